@@ -1,0 +1,1 @@
+//! In-memory Kubernetes API server for tests: under construction (issue 6).
