@@ -350,6 +350,7 @@ impl IstioRouter {
             managed,
             route_host,
             route_subset,
+            built: Default::default(),
         }
     }
 }
@@ -464,6 +465,7 @@ impl Router for IstioRouter {
             managed: ctx.managed_routes.iter().map(String::as_str).collect(),
             route_host: Ok(""),
             route_subset: None,
+            built: Default::default(),
         };
         let mut changes = Vec::new();
         for config in self.config.virtual_services() {

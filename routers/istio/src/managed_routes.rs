@@ -2,8 +2,6 @@
 //! the guarded operations that put the managed block, in `managedRoutes` order, ahead of the
 //! user's routes. User routes are never moved, rewritten or reordered among themselves.
 
-use std::borrow::Cow;
-
 use rollout_router_core::patch::PatchBuilder;
 use rollout_router_core::pointer;
 use rollout_router_core::{SetHeaderRoute, SetMirrorRoute, StringMatch};
@@ -29,12 +27,12 @@ impl CanaryTarget<'_> {
 
 fn destination(host: &str, subset: Option<&str>, port: Option<u64>) -> Value {
     let mut d = Map::new();
-    d.insert("host".into(), json!(host));
+    d.insert("host".into(), Value::String(host.to_owned()));
     if let Some(subset) = subset.filter(|s| !s.is_empty()) {
-        d.insert("subset".into(), json!(subset));
+        d.insert("subset".into(), Value::String(subset.to_owned()));
     }
     if let Some(port) = port {
-        d.insert("port".into(), json!({"number": port}));
+        d.insert("port".into(), object([("number", Value::from(port))]));
     }
     Value::Object(d)
 }
@@ -48,10 +46,21 @@ fn string_match(m: &StringMatch) -> Value {
         ("regex", &m.regex),
     ] {
         if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-            out.insert(key.into(), json!(v));
+            out.insert(key.into(), Value::String(v.to_owned()));
         }
     }
     Value::Object(out)
+}
+
+/// Builds a JSON object from key/value pairs, in order. Plain inserts: `json!` with
+/// non-literal values goes through serde and dominated plan time in the benchmark.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 /// §7.1: one match block per header match (blocks are ORed), 100 % to the canary.
@@ -60,15 +69,24 @@ pub(crate) fn header_route(step: &SetHeaderRoute, target: CanaryTarget<'_>) -> V
         .matches
         .iter()
         .map(|m| {
-            let value = m.header_value.as_ref().map_or(json!({}), string_match);
-            json!({"headers": {m.header_name.clone(): value}})
+            let value = m
+                .header_value
+                .as_ref()
+                .map_or_else(|| Value::Object(Map::new()), string_match);
+            object([("headers", object([(m.header_name.as_str(), value)]))])
         })
         .collect();
-    json!({
-        "name": step.name,
-        "match": blocks,
-        "route": [{"destination": target.destination(), "weight": 100}],
-    })
+    object([
+        ("name", Value::String(step.name.clone())),
+        ("match", Value::Array(blocks)),
+        (
+            "route",
+            Value::Array(vec![object([
+                ("destination", target.destination()),
+                ("weight", Value::from(100)),
+            ])]),
+        ),
+    ])
 }
 
 /// §7.2: forwards with the weighted route's split (`forwarded`, the weighted route's
@@ -100,13 +118,19 @@ pub(crate) fn mirror_route(
             Value::Object(block)
         })
         .collect();
-    json!({
-        "name": step.name,
-        "match": blocks,
-        "route": forwarded.iter().map(forwarded_destination).collect::<Vec<_>>(),
-        "mirror": target.destination(),
-        "mirrorPercentage": {"value": step.percentage_or_default()},
-    })
+    object([
+        ("name", Value::String(step.name.clone())),
+        ("match", Value::Array(blocks)),
+        (
+            "route",
+            Value::Array(forwarded.iter().map(forwarded_destination).collect()),
+        ),
+        ("mirror", target.destination()),
+        (
+            "mirrorPercentage",
+            object([("value", Value::from(step.percentage_or_default()))]),
+        ),
+    ])
 }
 
 /// The copy of a weighted destination a mirror route forwards to: only host, subset, port
@@ -117,7 +141,7 @@ fn forwarded_destination(entry: &Value) -> Value {
     let mut out = Map::new();
     out.insert("destination".into(), destination(d.host, subset, d.port));
     if let Some(w) = d.weight.filter(|w| *w != 0) {
-        out.insert("weight".into(), json!(w));
+        out.insert("weight".into(), Value::from(w));
     }
     Value::Object(out)
 }
@@ -129,7 +153,7 @@ fn forwarded_destination(entry: &Value) -> Value {
 pub(crate) fn emit_block(
     ops: &mut PatchBuilder,
     http: &[Value],
-    block: &[(&str, Cow<'_, Value>)],
+    block: &[(&str, &Value)],
     managed: &[&str],
 ) {
     let is_managed = |r: &Value| name_of(r).is_some_and(|n| managed.contains(&n));
@@ -159,7 +183,7 @@ pub(crate) fn emit_block(
     let in_place = rest
         .iter()
         .zip(block)
-        .take_while(|(have, (_, want))| **have == want.as_ref())
+        .take_while(|(have, (_, want))| *have == want)
         .count();
     let aligned = block
         .iter()
@@ -171,9 +195,9 @@ pub(crate) fn emit_block(
         // Same routes in the same places; only contents differ (a mirror route following a
         // weight change, a step whose match changed): replace them where they are.
         for (k, (name, want)) in block.iter().enumerate().skip(in_place) {
-            if rest[k] != want.as_ref() {
+            if rest[k] != *want {
                 ops.test(pointer!["spec", "http", k, "name"], json!(name));
-                ops.replace(pointer!["spec", "http", k], want.as_ref().clone());
+                ops.replace(pointer!["spec", "http", k], (*want).clone());
             }
         }
         return;
@@ -185,6 +209,6 @@ pub(crate) fn emit_block(
         }
     }
     for (k, (_, want)) in block.iter().enumerate().skip(in_place) {
-        ops.add(pointer!["spec", "http", k], want.as_ref().clone());
+        ops.add(pointer!["spec", "http", k], (*want).clone());
     }
 }

@@ -7,7 +7,8 @@
 //! `match` blocks (`withoutHeaders`, #2767), `retries`, `timeout`, delegate fields (#2266),
 //! unknown fields — is left byte for byte.
 
-use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use rollout_router_core::patch::PatchBuilder;
 use rollout_router_core::{
@@ -30,6 +31,13 @@ pub(crate) enum RouteIntent<'a> {
     Unchanged,
 }
 
+/// A managed route built once per plan: its name, the weighted destinations it was built
+/// from, and the route.
+pub(crate) type BuiltRoute<'a> = (&'a str, Option<Vec<Value>>, Rc<Value>);
+
+/// A managed route that must exist: borrowed from the object (unchanged) or built.
+type Wanted<'v> = (&'v str, Option<&'v Value>, Option<Rc<Value>>);
+
 /// Everything a VirtualService plan needs besides the object and its reference.
 #[derive(Clone, Debug)]
 pub(crate) struct VsPlan<'a> {
@@ -44,9 +52,13 @@ pub(crate) struct VsPlan<'a> {
     /// (subset mode with a DestinationRule without `spec.host`), reported only when needed.
     pub route_host: Result<&'a str, RouterError>,
     pub route_subset: Option<&'a str>,
+    /// Managed routes built for earlier VirtualServices of this plan, by name and the
+    /// weighted destinations they were built from: with several VirtualServices sharing one
+    /// split, each route is built once (building JSON dominated plan time).
+    pub built: RefCell<Vec<BuiltRoute<'a>>>,
 }
 
-impl VsPlan<'_> {
+impl<'a> VsPlan<'a> {
     /// The patch for `vs`, or `None` when it already says what it should.
     pub fn patch(
         &self,
@@ -62,6 +74,10 @@ impl VsPlan<'_> {
         // The primary route's destinations once this patch is applied: mirror routes copy them
         // so their forwarded share follows the weights (§7.4).
         let mut primary_after: Option<Vec<Value>> = None;
+        let any_active = self
+            .routes
+            .iter()
+            .any(|(_, i)| matches!(i, RouteIntent::Active(_)));
         for route in &selected {
             let routes = spec_array(vs, route.section.key()).unwrap_or_default();
             let Some(value) = routes.get(route.index) else {
@@ -73,19 +89,21 @@ impl VsPlan<'_> {
                 .map(|split| RouteEdit::plan(destinations, split))
                 .unwrap_or_default();
             edit.emit(&mut ops, route.section, route.index, value);
-            if route.section == Section::Http && Some(route.index) == primary {
+            if any_active && route.section == Section::Http && Some(route.index) == primary {
                 primary_after = Some(edit.apply(destinations));
             }
         }
-        if primary_after.is_none() {
+        if any_active && primary_after.is_none() {
             primary_after = primary
                 .and_then(|i| http.and_then(|h| h.get(i)))
                 .map(|r| array_field(r, "route").unwrap_or_default().to_vec());
         }
 
-        let mut block: Vec<(&str, Cow<'_, Value>)> = Vec::new();
+        // Managed routes that must exist, in `managedRoutes` order: built ones are shared with
+        // the other VirtualServices of this plan, unchanged ones are borrowed from the object.
+        let mut block: Vec<Wanted<'_>> = Vec::new();
         for &(name, intent) in &self.routes {
-            if block.iter().any(|(n, _)| *n == name) {
+            if block.iter().any(|(n, _, _)| *n == name) {
                 continue;
             }
             match intent {
@@ -94,7 +112,7 @@ impl VsPlan<'_> {
                     if let Some(existing) =
                         http.and_then(|h| h.iter().find(|r| name_of(r) == Some(name)))
                     {
-                        block.push((name, Cow::Borrowed(existing)));
+                        block.push((name, Some(existing), None));
                     }
                 }
                 RouteIntent::Active(spec) => {
@@ -105,11 +123,37 @@ impl VsPlan<'_> {
                             format!("spec.http not found: cannot add managed route '{name}'"),
                         ));
                     }
-                    let value = self.managed_route(key, name, spec, primary_after.as_deref())?;
-                    block.push((name, Cow::Owned(value)));
+                    let cached = self
+                        .built
+                        .borrow()
+                        .iter()
+                        .find(|(n, p, _)| *n == name && p.as_deref() == primary_after.as_deref())
+                        .map(|(_, _, v)| Rc::clone(v));
+                    let value = match cached {
+                        Some(value) => value,
+                        None => {
+                            let value = Rc::new(self.managed_route(
+                                key,
+                                name,
+                                spec,
+                                primary_after.as_deref(),
+                            )?);
+                            self.built.borrow_mut().push((
+                                name,
+                                primary_after.clone(),
+                                Rc::clone(&value),
+                            ));
+                            value
+                        }
+                    };
+                    block.push((name, None, Some(value)));
                 }
             }
         }
+        let block: Vec<(&str, &Value)> = block
+            .iter()
+            .filter_map(|(n, borrowed, built)| Some((*n, borrowed.or(built.as_deref())?)))
+            .collect();
         if let Some(http) = http {
             managed_routes::emit_block(&mut ops, http, &block, &self.managed);
         }

@@ -1,0 +1,247 @@
+//! Builders shared by the Istio router tests: desired states, objects and a plan → apply →
+//! plan-again harness.
+#![allow(dead_code)] // each test file uses a different subset
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is the failure report"
+)]
+
+use rollout_router_core::json_patch::Patch;
+use rollout_router_core::{
+    Change, DesiredTraffic, HeaderRoutingMatch, IstioConfig, IstioDestinationRule,
+    IstioVirtualService, ManagedRoute, ObjectKey, ObjectSet, RolloutRef, RouteMatch, RouteSpec,
+    RouteState, Router, SetHeaderRoute, SetMirrorRoute, StringMatch, WeightCase, WeightDestination,
+};
+use rollout_router_istio::IstioRouter;
+use serde_json::{Value, json};
+
+pub const NS: &str = "shop";
+
+pub fn rollout() -> RolloutRef {
+    RolloutRef {
+        namespace: NS.into(),
+        name: "checkout".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+/// Host-level desired state: `canary-svc` / `stable-svc`, hashes `c1` / `s1`.
+pub fn desired(canary: i32) -> DesiredTraffic {
+    DesiredTraffic {
+        rollout: rollout(),
+        total: 100,
+        canary: WeightDestination {
+            weight: canary,
+            service_name: "canary-svc".into(),
+            pod_template_hash: "c1".into(),
+        },
+        stable: WeightDestination {
+            weight: 100 - canary,
+            service_name: "stable-svc".into(),
+            pod_template_hash: "s1".into(),
+        },
+        additional: vec![],
+        ping_pong: None,
+        managed_routes: vec![],
+        hold: None,
+        case: WeightCase::F2,
+        step_index: Some(0),
+    }
+}
+
+/// Subset-level desired state: no Services, hashes `c1` / `s1`.
+pub fn subset_desired(canary: i32) -> DesiredTraffic {
+    let mut d = desired(canary);
+    d.canary.service_name.clear();
+    d.stable.service_name.clear();
+    d
+}
+
+pub fn with_experiment(mut d: DesiredTraffic, service: &str, weight: i32) -> DesiredTraffic {
+    d.stable.weight -= weight;
+    d.additional.push(WeightDestination {
+        weight,
+        service_name: service.into(),
+        pod_template_hash: format!("{service}-hash"),
+    });
+    d
+}
+
+pub fn vs_ref(name: &str, routes: &[&str]) -> IstioVirtualService {
+    IstioVirtualService {
+        name: name.into(),
+        routes: routes.iter().map(|r| (*r).to_owned()).collect(),
+        ..IstioVirtualService::default()
+    }
+}
+
+pub fn host_router(vs: IstioVirtualService) -> IstioRouter {
+    IstioRouter::new(IstioConfig {
+        virtual_service: Some(vs),
+        ..IstioConfig::default()
+    })
+}
+
+pub fn dr_config() -> IstioDestinationRule {
+    IstioDestinationRule {
+        name: "checkout-dr".into(),
+        canary_subset_name: "canary".into(),
+        stable_subset_name: "stable".into(),
+        additional_subset_names: vec![],
+    }
+}
+
+pub fn subset_router(vs: IstioVirtualService) -> IstioRouter {
+    IstioRouter::new(IstioConfig {
+        virtual_service: Some(vs),
+        destination_rule: Some(dr_config()),
+        ..IstioConfig::default()
+    })
+}
+
+pub fn vs_named(name: &str, namespace: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    })
+}
+
+pub fn vs(spec: Value) -> Value {
+    vs_named("checkout", NS, spec)
+}
+
+pub fn vs_key() -> ObjectKey {
+    ObjectKey::new("networking.istio.io", "VirtualService", NS, "checkout")
+}
+
+pub fn dr(spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "checkout-dr", "namespace": NS},
+        "spec": spec,
+    })
+}
+
+pub fn dr_key() -> ObjectKey {
+    ObjectKey::new("networking.istio.io", "DestinationRule", NS, "checkout-dr")
+}
+
+/// A destination entry.
+pub fn dest(host: &str, weight: i64) -> Value {
+    json!({"destination": {"host": host}, "weight": weight})
+}
+
+pub fn sdest(host: &str, subset: &str, weight: i64) -> Value {
+    json!({"destination": {"host": host, "subset": subset}, "weight": weight})
+}
+
+/// The usual host-level primary route.
+pub fn primary(stable: i64, canary: i64) -> Value {
+    json!({"name": "primary", "route": [dest("stable-svc", stable), dest("canary-svc", canary)]})
+}
+
+pub fn objects(list: impl IntoIterator<Item = Value>) -> ObjectSet {
+    list.into_iter().collect()
+}
+
+pub fn patch(ops: Value) -> Patch {
+    serde_json::from_value(ops).unwrap()
+}
+
+pub fn patch_change(key: ObjectKey, ops: Value) -> Change {
+    Change::Patch {
+        key,
+        patch: patch(ops),
+    }
+}
+
+/// Plans, applies, checks that planning again changes nothing, and returns the changes and
+/// the resulting objects.
+pub fn run(
+    router: &IstioRouter,
+    desired: &DesiredTraffic,
+    objects: &ObjectSet,
+) -> (Vec<Change>, ObjectSet) {
+    let changes = router.plan(desired, objects).unwrap();
+    let mut after = objects.clone();
+    after.apply_all(&changes).unwrap();
+    let again = router.plan(desired, &after).unwrap();
+    assert_eq!(
+        again,
+        vec![],
+        "planning again after applying must change nothing"
+    );
+    (changes, after)
+}
+
+pub fn header_step(name: &str, matches: Vec<(&str, StringMatch)>) -> SetHeaderRoute {
+    SetHeaderRoute {
+        name: name.into(),
+        matches: matches
+            .into_iter()
+            .map(|(h, v)| HeaderRoutingMatch {
+                header_name: h.into(),
+                header_value: Some(v),
+            })
+            .collect(),
+    }
+}
+
+pub fn active_header(name: &str, matches: Vec<(&str, StringMatch)>) -> ManagedRoute {
+    ManagedRoute {
+        name: name.into(),
+        state: RouteState::Active {
+            route: RouteSpec::SetHeaderRoute(header_step(name, matches)),
+        },
+    }
+}
+
+pub fn mirror_step(
+    name: &str,
+    percentage: Option<i32>,
+    matches: Vec<RouteMatch>,
+) -> SetMirrorRoute {
+    SetMirrorRoute {
+        name: name.into(),
+        matches,
+        percentage,
+    }
+}
+
+pub fn active_mirror(
+    name: &str,
+    percentage: Option<i32>,
+    matches: Vec<RouteMatch>,
+) -> ManagedRoute {
+    ManagedRoute {
+        name: name.into(),
+        state: RouteState::Active {
+            route: RouteSpec::SetMirrorRoute(mirror_step(name, percentage, matches)),
+        },
+    }
+}
+
+pub fn absent(name: &str) -> ManagedRoute {
+    ManagedRoute {
+        name: name.into(),
+        state: RouteState::Absent,
+    }
+}
+
+pub fn unchanged(name: &str) -> ManagedRoute {
+    ManagedRoute {
+        name: name.into(),
+        state: RouteState::Unchanged,
+    }
+}
+
+pub fn get_route_match(method: &str, prefix: &str) -> RouteMatch {
+    RouteMatch {
+        method: Some(StringMatch::exact(method)),
+        path: Some(StringMatch::prefix(prefix)),
+        headers: Default::default(),
+    }
+}

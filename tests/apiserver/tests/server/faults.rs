@@ -1,0 +1,192 @@
+//! Fault injection and the request log.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use test_apiserver::{RequestMatch, Verb};
+
+use crate::common::*;
+
+fn bump(replicas: i64) -> Patch<serde_json::Value> {
+    Patch::Merge(json!({"spec": {"replicas": replicas}}))
+}
+
+#[tokio::test]
+async fn fail_next_fails_exactly_the_matching_requests() {
+    let (server, client) = server().await;
+    let api = rollouts(&client);
+    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
+        .await
+        .unwrap();
+    server.fail_next(
+        RequestMatch::any().verb(Verb::Patch).resource("rollouts"),
+        2,
+        500,
+    );
+
+    assert!(api.get("web").await.is_ok(), "a GET does not match");
+    assert_eq!(
+        api_error(api.patch("web", &PatchParams::default(), &bump(2)).await),
+        ("InternalError".into(), 500)
+    );
+    assert_eq!(
+        api_error(api.patch("web", &PatchParams::default(), &bump(2)).await).1,
+        500
+    );
+    assert_eq!(
+        api.get("web").await.unwrap().data["spec"]["replicas"],
+        1,
+        "failed requests change nothing"
+    );
+    let ok = api
+        .patch("web", &PatchParams::default(), &bump(2))
+        .await
+        .unwrap();
+    assert_eq!(ok.data["spec"]["replicas"], 2);
+    let patches = server.requests_matching(&RequestMatch::any().verb(Verb::Patch));
+    assert_eq!(
+        patches
+            .iter()
+            .map(|r| (r.status, r.injected))
+            .collect::<Vec<_>>(),
+        [(500, true), (500, true), (200, false)]
+    );
+
+    // kube-rs retries 429, 503 and 504 by itself: the caller only sees the success.
+    let mark = server.mark();
+    server.fail_next(RequestMatch::writes().name("web"), 2, 503);
+    server.fail_next(RequestMatch::writes().name("web"), 1, 429);
+    let ok = api
+        .patch("web", &PatchParams::default(), &bump(3))
+        .await
+        .unwrap();
+    assert_eq!(ok.data["spec"]["replicas"], 3);
+    let statuses: Vec<u16> = server
+        .requests_since(mark)
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [503, 503, 429, 200]);
+
+    // Without kube-rs's retries the status codes and reasons show.
+    let mut config = server.config();
+    config.default_retry = false;
+    let raw = rollouts(&kube::Client::try_from(config).unwrap());
+    server.fail_next(RequestMatch::any().resource("rollouts").name("web"), 1, 429);
+    assert_eq!(
+        api_error(raw.get("web").await),
+        ("TooManyRequests".into(), 429)
+    );
+    server.fail_next(RequestMatch::any().resource("rollouts").name("web"), 1, 503);
+    assert_eq!(
+        api_error(raw.get("web").await),
+        ("ServiceUnavailable".into(), 503)
+    );
+}
+
+#[tokio::test]
+async fn conflict_next_answers_like_a_lost_race() {
+    let (server, client) = server().await;
+    let api = rollouts(&client);
+    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
+        .await
+        .unwrap();
+    server.conflict_next(
+        RequestMatch::writes()
+            .resource("rollouts")
+            .subresource("status"),
+        1,
+    );
+    let status = Patch::Merge(json!({"status": {"phase": "Healthy"}}));
+    assert!(
+        api.patch("web", &PatchParams::default(), &bump(2))
+            .await
+            .is_ok(),
+        "the main resource does not match"
+    );
+    assert_eq!(
+        api_error(
+            api.patch_status("web", &PatchParams::default(), &status)
+                .await
+        ),
+        ("Conflict".into(), 409)
+    );
+    assert!(
+        api.patch_status("web", &PatchParams::default(), &status)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn latency_delays_matching_requests_until_cleared() {
+    let (server, client) = server().await;
+    let api = rollouts(&client);
+    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
+        .await
+        .unwrap();
+    let delay = Duration::from_millis(300);
+    server.add_latency(RequestMatch::any().verb(Verb::Get), delay);
+    let start = Instant::now();
+    api.get("web").await.unwrap();
+    assert!(start.elapsed() >= delay, "{:?}", start.elapsed());
+    server.clear_faults();
+    let start = Instant::now();
+    api.get("web").await.unwrap();
+    assert!(start.elapsed() < delay, "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn the_request_log_counts_writes_per_verb_and_resource() {
+    let (server, client) = server().await;
+    let api = rollouts(&client);
+    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
+        .await
+        .unwrap();
+    let mark = server.mark();
+    api.get("web").await.unwrap();
+    api.patch("web", &PatchParams::default(), &bump(2))
+        .await
+        .unwrap();
+    api.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "x"}})),
+    )
+    .await
+    .unwrap();
+    let rv = server.resource_version();
+    // A no-op patch is still a request (and a write to count), but stores nothing.
+    api.patch("web", &PatchParams::default(), &bump(2))
+        .await
+        .unwrap();
+    assert_eq!(server.resource_version(), rv);
+
+    assert_eq!(server.count_since(mark, &RequestMatch::writes()), 3);
+    assert_eq!(
+        server.count_since(
+            mark,
+            &RequestMatch::writes().resource("rollouts").main_resource()
+        ),
+        2
+    );
+    let counts = server.counts_since(mark);
+    assert_eq!(counts.get(&(Verb::Patch, "rollouts".to_string())), Some(&2));
+    assert_eq!(
+        counts.get(&(Verb::Patch, "rollouts/status".to_string())),
+        Some(&1)
+    );
+    assert_eq!(counts.get(&(Verb::Get, "rollouts".to_string())), Some(&1));
+    assert_eq!(server.count(&RequestMatch::any().verb(Verb::Create)), 1);
+    let patch = &server.requests_since(mark)[1];
+    assert_eq!(
+        patch.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(patch.body, Some(json!({"spec": {"replicas": 2}})));
+    assert_eq!(
+        (patch.namespace.as_deref(), patch.name.as_deref()),
+        (Some("default"), Some("web"))
+    );
+}
