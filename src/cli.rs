@@ -38,6 +38,14 @@ pub enum Command {
     /// Run one reconcile at the Rollout's current status and print the routing objects and the
     /// weights read back from them (no cluster needed).
     Render(RenderArgs),
+    /// Run the controller in a cluster.
+    Run(Box<crate::controller::RunArgs>),
+    /// Print the CRDs rollout-router serves or needs (RolloutTraffic; a minimal Rollout CRD for
+    /// clusters without Argo Rollouts), or write them into a directory.
+    Crds(crate::crds::CrdsArgs),
+    /// Serve Argo Rollouts' traffic-router plugin protocol (started by Argo Rollouts, not by
+    /// hand): Argo delegates routing to rollout-router and gates steps on its applied weights.
+    ArgoPlugin(crate::argo_plugin::ArgoPluginArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +90,9 @@ impl Cli {
         let result = match self.command {
             Command::Plan(args) => plan(args),
             Command::Render(args) => render(args),
+            Command::Run(args) => return crate::controller::main(*args),
+            Command::Crds(args) => crate::crds::main(&args),
+            Command::ArgoPlugin(args) => return crate::argo_plugin::main(args),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

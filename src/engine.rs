@@ -4,8 +4,8 @@
 //! the quirk decisions written down in `docs/engine.md`.
 
 use rollout_router_core::{
-    DesiredTraffic, Hold, HoldReason, ManagedRoute, PingPongServices, RolloutRef, RouteSpec,
-    RouteState, WeightCase, WeightDestination,
+    DesiredTraffic, Hold, HoldReason, ManagedRoute, PingPongServices, ReplicaSetAvailability,
+    RolloutRef, RouteSpec, RouteState, WeightCase, WeightDestination,
 };
 
 use crate::rollout::{
@@ -47,6 +47,7 @@ struct Context<'a> {
     max: i64,
     /// `status.currentStepIndex` (absent ⇒ 0) when steps exist.
     index: Option<usize>,
+    replica_sets: &'a [ReplicaSetView],
     new_rs: Option<&'a ReplicaSetView>,
     stable_rs: Option<&'a ReplicaSetView>,
     fully_promoted: bool,
@@ -82,6 +83,7 @@ impl<'a> Context<'a> {
             max,
             index: (!steps.is_empty())
                 .then(|| usize::try_from(status.current_step_index.unwrap_or(0)).unwrap_or(0)),
+            replica_sets,
             new_rs: find(&status.current_pod_hash),
             stable_rs: find(&status.stable_rs),
             fully_promoted: status.stable_rs == status.current_pod_hash,
@@ -482,6 +484,23 @@ impl<'a> Context<'a> {
         })
     }
 
+    /// The ReplicaSets as routers see them, ordered by name so that the same cluster state
+    /// gives the same desired state whatever order the cache lists them in.
+    fn replica_set_availability(&self) -> Vec<ReplicaSetAvailability> {
+        let mut list: Vec<ReplicaSetAvailability> = self
+            .replica_sets
+            .iter()
+            .map(|rs| ReplicaSetAvailability {
+                name: rs.name.clone(),
+                pod_template_hash: rs.pod_template_hash.clone(),
+                replicas: rs.spec_replicas,
+                available_replicas: rs.available_replicas,
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
     fn desired(&self) -> DesiredTraffic {
         let (case, raw_weight, raw_additional) = self.decide();
         let mut managed_routes = self.managed_routes(case);
@@ -566,6 +585,9 @@ impl<'a> Context<'a> {
             hold,
             case,
             step_index: self.index.and_then(|i| i32::try_from(i).ok()),
+            replica_sets: self.replica_set_availability(),
+            // Argo's abortLike (spec 10 §6.1): case A is the dynamic rollback.
+            aborting: self.aborted || case == WeightCase::A,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! to the object set before the next router plans; then the weights are read back.
 
 use rollout_router_core::{
-    Change, DesiredTraffic, ObjectSet, ObservedWeights, Router, RouterError,
+    Change, DesiredTraffic, ObjectSet, ObservedWeights, RouteState, Router, RouterError, WeightCase,
 };
 use serde::Serialize;
 
@@ -24,20 +24,54 @@ pub struct RouterFailure {
     pub source: RouterError,
 }
 
-/// Plans every router and applies the changes to `objects` (as the API server would). Stops at
-/// the first router error, like Argo, which aborts the remaining providers.
+/// What a reconcile does with the routing objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// An update is in progress (or an abort is still stepping down): every router plans.
+    Route,
+    /// Nothing is in progress — fully promoted, or aborted with the canary at 0 and no managed
+    /// route active: routing is handed back (`Router::release`): managed routes removed,
+    /// 100 % stable, the NGINX canary Ingress deleted. Releasing is idempotent, so a settled
+    /// Rollout is never written to again until its next update.
+    Release,
+}
+
+/// The mode for `desired` (see [`Mode`]).
+pub fn mode(desired: &DesiredTraffic) -> Mode {
+    let settled = desired.hold.is_none()
+        && desired.canary.weight == 0
+        && desired.additional.iter().all(|a| a.weight == 0)
+        && desired
+            .managed_routes
+            .iter()
+            .all(|r| !matches!(r.state, RouteState::Active { .. }));
+    match desired.case {
+        WeightCase::B | WeightCase::C if settled => Mode::Release,
+        _ => Mode::Route,
+    }
+}
+
+/// Plans (or, in [`Mode::Release`], releases) every router and applies the changes to
+/// `objects` (as the API server would). Stops at the first router error, like Argo, which
+/// aborts the remaining providers.
 pub fn plan_and_apply(
     desired: &DesiredTraffic,
     routers: &[&dyn Router],
     objects: &mut ObjectSet,
 ) -> Result<Vec<RouterChanges>, RouterFailure> {
+    let mode = mode(desired);
     let mut planned = Vec::with_capacity(routers.len());
     for router in routers {
         let fail = |source| RouterFailure {
             router: router.name(),
             source,
         };
-        let changes = router.plan(desired, objects).map_err(fail)?;
+        let changes = match mode {
+            Mode::Route => router.plan(desired, objects),
+            Mode::Release => router.release(desired, objects),
+        }
+        .map_err(fail)?;
         objects.apply_all(&changes).map_err(|e| {
             fail(RouterError::InvalidConfig {
                 field: String::new(),

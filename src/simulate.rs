@@ -73,6 +73,10 @@ pub struct PlanEntry {
     pub step: Option<Value>,
     pub desired: DesiredTraffic,
     pub changes: Vec<RouterChanges>,
+    /// Why a router holds the rest of the traffic change back for now (Istio's DestinationRule
+    /// delay rule: a ReplicaSet is not fully available); the objects show what was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     /// Every routing object after this entry's reconcile, complete.
     pub objects: Vec<Value>,
 }
@@ -86,6 +90,8 @@ pub struct PlanOutput {
 pub struct RenderOutput {
     pub desired: DesiredTraffic,
     pub changes: Vec<RouterChanges>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     pub objects: Vec<Value>,
     pub report: Report,
 }
@@ -145,17 +151,56 @@ pub fn render(mut scenario: Scenario<'_>) -> Result<RenderOutput, SimulateError>
         phase: "render".into(),
         source,
     };
-    let changes =
-        reconcile::plan_and_apply(&desired, &scenario.routers, &mut objects).map_err(fail)?;
+    let (changes, waiting) =
+        reconcile_until_settled(&desired, &scenario.routers, &mut objects).map_err(fail)?;
     let observed = reconcile::observe(&desired, &scenario.routers, &objects).map_err(fail)?;
     let report = reconcile::report(&desired, &observed);
     let objects = scenario.routing_objects(&desired, &objects);
     Ok(RenderOutput {
         desired,
         changes,
+        waiting,
         objects,
         report,
     })
+}
+
+/// More passes than any router needs: Istio's delayed plan takes two (the early changes, then
+/// the wait); every other plan is done in one.
+const MAX_PASSES: usize = 4;
+
+/// Reconciles as the controller does until nothing changes: every pass's changes are applied
+/// (the controller reconciles again when its writes come back through the watch). A router that
+/// must wait ([`RouterError::Waiting`](rollout_router_core::RouterError::Waiting)) ends it
+/// with its message; that is not a failure of the input.
+fn reconcile_until_settled(
+    desired: &DesiredTraffic,
+    routers: &[&dyn Router],
+    objects: &mut ObjectSet,
+) -> Result<(Vec<RouterChanges>, Option<String>), RouterFailure> {
+    let mut all: Vec<RouterChanges> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let pass = match reconcile::plan_and_apply(desired, routers, objects) {
+            Ok(pass) => pass,
+            Err(failure) if failure.source.is_transient() => {
+                return Ok((all, Some(failure.to_string())));
+            }
+            Err(failure) => return Err(failure),
+        };
+        if !has_changes(&pass) {
+            if all.is_empty() {
+                all = pass;
+            }
+            break;
+        }
+        for planned in pass {
+            match all.iter_mut().find(|c| c.router == planned.router) {
+                Some(existing) => existing.changes.extend(planned.changes),
+                None => all.push(planned),
+            }
+        }
+    }
+    Ok((all, None))
 }
 
 /// `plan`: the whole rollout from a fresh update to completion (or to an abort at `abort_at`).
@@ -357,15 +402,15 @@ impl<'a> Simulator<'a> {
         let desired = engine::desired_traffic(&self.rollout, &replica_sets, experiment.as_ref())?;
 
         let routers = &self.scenario.routers;
-        let changes =
-            reconcile::plan_and_apply(&desired, routers, &mut self.objects).map_err(|source| {
-                SimulateError::Router {
-                    phase: describe(phase, step),
-                    source,
-                }
+        let (changes, waiting) = reconcile_until_settled(&desired, routers, &mut self.objects)
+            .map_err(|source| SimulateError::Router {
+                phase: describe(phase, step),
+                source,
             })?;
-        // Argo records the weights it applied; the engine reads them back (spec 00 §5).
+        // Argo records the weights it applied; the engine reads them back (spec 00 §5). A
+        // traffic step that had to wait records nothing.
         if desired.hold.is_none()
+            && waiting.is_none()
             && let Some(c) = self.rollout.status.as_mut().and_then(|s| s.canary.as_mut())
         {
             c.weights = Some(engine::recorded_weights(&desired));
@@ -383,6 +428,7 @@ impl<'a> Simulator<'a> {
             objects: self.scenario.routing_objects(&desired, &self.objects),
             desired,
             changes,
+            waiting,
         })
     }
 }
@@ -406,4 +452,79 @@ pub fn has_changes(changes: &[RouterChanges]) -> bool {
 /// All changes, flattened.
 pub fn all_changes(changes: &[RouterChanges]) -> impl Iterator<Item = &Change> {
     changes.iter().flat_map(|c| c.changes.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::input::Input;
+    use crate::routers;
+
+    fn subset_label(objects: &[Value], subset: &str) -> Option<String> {
+        let rule = objects.iter().find(|o| o["kind"] == "DestinationRule")?;
+        rule.pointer("/spec/subsets")?
+            .as_array()?
+            .iter()
+            .find(|s| s["name"] == subset)?
+            .pointer("/labels/rollouts-pod-template-hash")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Istio's delay rule (spec 10 §6.1) through the simulation: the subsets keep selecting the
+    /// stable pods while the new ReplicaSet has no available pod, and move at the first step.
+    #[test]
+    fn plan_shows_the_destination_rule_delay_before_the_first_step() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/istio-subset");
+        let input = Input::load(&[dir], "rollout-router/traffic").unwrap();
+        let scenario = Scenario {
+            rollout: &input.rollout,
+            rollout_json: &input.rollout_json,
+            replica_sets: &input.replica_sets,
+            experiments: &input.experiments,
+            objects: input.objects.clone(),
+            routers: routers::as_dyn(&input.routers),
+        };
+        let output = plan(scenario, None).unwrap();
+        let (stable, canary) = ("5b8c7d6f4", "7f6d9c8b5");
+
+        let initial = &output.steps[0];
+        assert_eq!(initial.phase, Phase::Initial);
+        assert_eq!(
+            initial.waiting.as_deref(),
+            Some(
+                "istio router: delaying destination rule switch: ReplicaSet catalog-7f6d9c8b5 \
+                 not fully available"
+            )
+        );
+        assert!(!has_changes(&initial.changes));
+        assert_eq!(
+            subset_label(&initial.objects, "canary").as_deref(),
+            Some(stable)
+        );
+
+        let first = &output.steps[1];
+        assert_eq!((first.phase, first.waiting.as_deref()), (Phase::Step, None));
+        let kinds: Vec<&str> = all_changes(&first.changes)
+            .map(|c| c.key().kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["DestinationRule", "VirtualService"]);
+        assert_eq!(
+            subset_label(&first.objects, "canary").as_deref(),
+            Some(canary)
+        );
+
+        assert!(output.steps[1..].iter().all(|e| e.waiting.is_none()));
+        let completed = output.steps.last().unwrap();
+        assert_eq!(completed.phase, Phase::Completed);
+        assert_eq!(
+            (
+                subset_label(&completed.objects, "canary"),
+                subset_label(&completed.objects, "stable")
+            ),
+            (Some(canary.to_owned()), Some(canary.to_owned()))
+        );
+    }
 }

@@ -11,8 +11,8 @@ use pretty_assertions::assert_eq;
 use rollout_router::engine::desired_traffic;
 use rollout_router::rollout::{ExperimentView, ReplicaSetView, Rollout, TemplateStatus};
 use rollout_router_core::{
-    DesiredTraffic, HeaderRoutingMatch, Hold, HoldReason, ManagedRoute, RolloutRef, RouteSpec,
-    RouteState, SetHeaderRoute, StringMatch, WeightCase, WeightDestination,
+    DesiredTraffic, HeaderRoutingMatch, Hold, HoldReason, ManagedRoute, ReplicaSetAvailability,
+    RolloutRef, RouteSpec, RouteState, SetHeaderRoute, StringMatch, WeightCase, WeightDestination,
 };
 use serde_json::{Value, json};
 
@@ -120,7 +120,31 @@ fn expected(case: WeightCase, weight: i32, index: Option<i32>, h1: RouteState) -
         hold: None,
         case,
         step_index: index,
+        replica_sets: vec![],
+        aborting: false,
     }
+}
+
+/// The ReplicaSets the engine passes on for `views`: ordered by name, `replicas` from
+/// `spec.replicas` (pinned down by hand in `replica_sets_and_aborting`).
+fn sets_of(views: &[ReplicaSetView]) -> Vec<ReplicaSetAvailability> {
+    let mut sets: Vec<ReplicaSetAvailability> = views
+        .iter()
+        .map(|rs| ReplicaSetAvailability {
+            name: rs.name.clone(),
+            pod_template_hash: rs.pod_template_hash.clone(),
+            replicas: rs.spec_replicas,
+            available_replicas: rs.available_replicas,
+        })
+        .collect();
+    sets.sort_by(|a, b| a.name.cmp(&b.name));
+    sets
+}
+
+/// `want` listing `views` as the Rollout's ReplicaSets.
+fn listing(mut want: DesiredTraffic, views: &[ReplicaSetView]) -> DesiredTraffic {
+    want.replica_sets = sets_of(views);
+    want
 }
 
 fn at(index: i32) -> Value {
@@ -199,6 +223,7 @@ fn worked_timeline() {
         ),
     ];
     for (name, doc, replica_sets, want) in rows {
+        let want = listing(want, &replica_sets);
         assert_eq!(desired(doc, &replica_sets), want, "row {name}");
     }
 
@@ -206,14 +231,15 @@ fn worked_timeline() {
     let promoted = set(at(5), "/status/stableRS", json!(CANARY));
     let mut want = expected(WeightCase::B, 0, Some(5), Absent);
     want.stable.pod_template_hash = CANARY.into();
-    assert_eq!(desired(promoted, &[rs(CANARY, 10, 10)]), want, "row 10");
+    let sets = [rs(CANARY, 10, 10)];
+    assert_eq!(desired(promoted, &sets), listing(want, &sets), "row 10");
 
-    // Abort at row 7 (no DSS): weight 0, routes removed, index reset to 0.
+    // Abort at row 7 (no DSS): weight 0, routes removed, index reset to 0; abortLike.
     let aborted = set(at(0), "/status/abort", json!(true));
-    assert_eq!(
-        desired(aborted, &[stable(), rs(CANARY, 5, 5)]),
-        expected(WeightCase::C, 0, Some(0), Absent)
-    );
+    let sets = [stable(), rs(CANARY, 5, 5)];
+    let mut want = listing(expected(WeightCase::C, 0, Some(0), Absent), &sets);
+    want.aborting = true;
+    assert_eq!(desired(aborted, &sets), want);
 }
 
 fn dss(doc: Value) -> Value {
@@ -227,6 +253,47 @@ fn weights(doc: Value, canary: i32, canary_hash: &str) -> Value {
         json!({"canary": {"weight": canary, "serviceName": "shop-canary", "podTemplateHash": canary_hash},
                "stable": {"weight": 100 - canary, "serviceName": "shop-stable", "podTemplateHash": STABLE}}),
     )
+}
+
+/// The ReplicaSets and abortLike flag the engine passes on for the Istio delay rule (spec 10
+/// §6.1): every ReplicaSet, ordered by name, `replicas` = `spec.replicas`.
+#[test]
+fn replica_sets_and_aborting() {
+    let mut scaling = rs(CANARY, 4, 1);
+    scaling.replicas = 2; // status.replicas lags spec.replicas while scaling up
+    let old = ReplicaSetView {
+        name: "shop-0ld".into(),
+        pod_template_hash: "0ld".into(),
+        spec_replicas: 0,
+        replicas: 0,
+        available_replicas: 0,
+    };
+    let d = desired(at(0), &[rs(STABLE, 10, 9), scaling, old]);
+    let avail = |name: &str, hash: &str, replicas, available_replicas| ReplicaSetAvailability {
+        name: name.into(),
+        pod_template_hash: hash.into(),
+        replicas,
+        available_replicas,
+    };
+    assert_eq!(
+        (d.replica_sets, d.aborting),
+        (
+            vec![
+                avail("shop-0ld", "0ld", 0, 0),
+                avail("shop-canary1", CANARY, 4, 1),
+                avail("shop-stable1", STABLE, 10, 9),
+            ],
+            false
+        )
+    );
+    // status.abort is abortLike; it and the empty list stay out of the JSON when unset.
+    let aborted = desired(set(at(0), "/status/abort", json!(true)), &[]);
+    assert!(aborted.aborting);
+    let json = serde_json::to_value(desired(at(0), &[])).unwrap();
+    assert_eq!(
+        (json.get("replicaSets"), json.get("aborting")),
+        (None, None)
+    );
 }
 
 /// The cases of spec 00 §3 not covered by the timeline: A, E (with and without DSS), G.
@@ -243,12 +310,22 @@ fn decision_cases() {
         50,
         CANARY,
     );
-    let mut want = expected(WeightCase::A, 50, Some(5), RouteState::Unchanged);
-    assert_eq!(desired(a.clone(), &[rs(STABLE, 10, 6)]), want, "A");
+    // The dynamic rollback is abortLike (spec 10 §6.1).
+    let sets = [rs(STABLE, 10, 6)];
+    let mut want = listing(
+        expected(WeightCase::A, 50, Some(5), RouteState::Unchanged),
+        &sets,
+    );
+    want.aborting = true;
+    assert_eq!(desired(a.clone(), &sets), want, "A");
     // Once the stable is fully available again, case B.
-    want = expected(WeightCase::B, 0, Some(5), RouteState::Absent);
+    let sets = [rs(STABLE, 10, 10)];
+    want = listing(
+        expected(WeightCase::B, 0, Some(5), RouteState::Absent),
+        &sets,
+    );
     want.canary.pod_template_hash = STABLE.into();
-    assert_eq!(desired(a, &[rs(STABLE, 10, 10)]), want, "A -> B");
+    assert_eq!(desired(a, &sets), want, "A -> B");
 
     // E without DSS: frozen at the recorded weight; routes removed.
     let e = set(
@@ -256,9 +333,13 @@ fn decision_cases() {
         "/status/promoteFull",
         json!(true),
     );
+    let sets = [rs(STABLE, 10, 10), rs(CANARY, 10, 7)];
     assert_eq!(
-        desired(e.clone(), &[rs(STABLE, 10, 10), rs(CANARY, 10, 7)]),
-        expected(WeightCase::E, 30, Some(3), RouteState::Absent),
+        desired(e.clone(), &sets),
+        listing(
+            expected(WeightCase::E, 30, Some(3), RouteState::Absent),
+            &sets
+        ),
         "E"
     );
     // E without DSS and no recorded weights: 0.
@@ -271,9 +352,13 @@ fn decision_cases() {
         "E, no weights"
     );
     // E with DSS: MAX × available / N.
+    let sets = [rs(STABLE, 3, 3), rs(CANARY, 10, 7)];
     assert_eq!(
-        desired(dss(e.clone()), &[rs(STABLE, 3, 3), rs(CANARY, 10, 7)]),
-        expected(WeightCase::E, 70, Some(3), RouteState::Absent),
+        desired(dss(e.clone()), &sets),
+        listing(
+            expected(WeightCase::E, 70, Some(3), RouteState::Absent),
+            &sets
+        ),
         "E with DSS"
     );
     // E with DSS and more canary pods than N (setCanaryScale): clamped to MAX (Argo #4424).
@@ -297,11 +382,8 @@ fn decision_cases() {
     let g = set(timeline_rollout(), "/spec/strategy/canary/steps", json!([]));
     let mut want = expected(WeightCase::G, 0, None, RouteState::Absent);
     want.managed_routes[0].state = RouteState::Absent;
-    assert_eq!(
-        desired(g, &[rs(STABLE, 10, 10), rs(CANARY, 10, 10)]),
-        want,
-        "G"
-    );
+    let sets = [rs(STABLE, 10, 10), rs(CANARY, 10, 10)];
+    assert_eq!(desired(g, &sets), listing(want, &sets), "G");
 
     // B has priority over abort (#3064).
     let b = set(

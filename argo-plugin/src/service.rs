@@ -44,18 +44,31 @@ pub trait TrafficRouterHandler: Send + Sync + 'static {
 pub struct AppliedWeights {
     /// Set when the controller found the routing configuration invalid: the cause.
     pub invalid_config: Option<String>,
-    /// One entry per configured router (per weighted place).
+    /// `metadata.generation` of the Rollout the report was computed from. `None` when the
+    /// source does not say; then the report is taken as current.
+    pub observed_generation: Option<i64>,
+    /// Pod-template hashes the routing is for (empty when not reported): compared with the
+    /// Rollout's `status.currentPodHash` and `status.stableRS`.
+    pub canary_hash: String,
+    pub stable_hash: String,
+    /// One entry per weighted place of every configured router.
     pub routers: Vec<RouterWeights>,
 }
 
-/// The weights one router applies now.
+/// The weights one weighted place (a router, or one route of one routing object) applies now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RouterWeights {
+    /// Names the place in reasons and logs (`istio VirtualService prod/shop http[primary]`).
     pub router: String,
     pub canary: WeightDestination,
-    pub stable: WeightDestination,
-    pub additional: Vec<WeightDestination>,
+    /// `None` when the place reports only the canary weight (what `RolloutTraffic` carries):
+    /// the stable weight then follows from the canary's and is not compared.
+    pub stable: Option<WeightDestination>,
+    /// `None` when the place does not report experiment destinations: not compared.
+    pub additional: Option<Vec<WeightDestination>>,
+    /// `Some(false)` while the data plane has not confirmed the weight (ALB target groups).
+    pub verified: Option<bool>,
 }
 
 /// Where `VerifyWeight` reads applied weights from. The controller backs it with its
@@ -149,45 +162,97 @@ impl std::fmt::Display for RolloutKey {
     }
 }
 
-/// The `VerifyWeight` decision: verified only when every configured router applies exactly the
-/// weights (and, where it reports them, the pod-template hashes) Argo asks for.
+/// The `VerifyWeight` decision: verified only when the report is about the Rollout's current
+/// generation and every weighted place applies exactly the weights (and, where reported, the
+/// pod-template hashes) Argo asks for. An invalid configuration is an error naming the cause.
 pub fn verify_weight(
     args: &SetWeightArgs,
     applied: Result<Option<AppliedWeights>, String>,
 ) -> VerifyWeightResponse {
     let key = RolloutKey::of(&args.rollout);
-    let not_verified = |err: RpcError| VerifyWeightResponse {
-        verified: RpcVerified::NotVerified,
-        err,
-    };
-    let applied = match applied {
-        Err(e) => {
-            return not_verified(RpcError::new(format!(
-                "rollout-router: cannot read the applied weights of {key}: {e}"
-            )));
-        }
-        Ok(None) => return not_verified(RpcError::ok()),
-        Ok(Some(applied)) => applied,
-    };
-    if let Some(cause) = applied.invalid_config {
-        return not_verified(RpcError::new(format!(
-            "rollout-router: the traffic configuration of {key} is invalid: {cause}"
-        )));
-    }
-    if applied.routers.is_empty() {
-        return not_verified(RpcError::ok());
-    }
-    let expected = Expected::of(args);
-    let mismatch = applied.routers.iter().find_map(|r| expected.mismatch(r));
-    match mismatch {
-        None => VerifyWeightResponse {
+    match weight_check(args, applied) {
+        Ok(()) => VerifyWeightResponse {
             verified: RpcVerified::Verified,
             err: RpcError::ok(),
         },
-        Some(reason) => {
+        Err(NotVerified::Pending(reason)) => {
             tracing::info!(rollout = %key, %reason, "weights not applied yet");
-            not_verified(RpcError::ok())
+            VerifyWeightResponse {
+                verified: RpcVerified::NotVerified,
+                err: RpcError::ok(),
+            }
         }
+        Err(NotVerified::Failed(cause)) => VerifyWeightResponse {
+            verified: RpcVerified::NotVerified,
+            err: RpcError::new(format!("rollout-router: {key}: {cause}")),
+        },
+    }
+}
+
+/// Why a weight is not verified: still converging (Argo re-checks), or an error to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotVerified {
+    Pending(String),
+    Failed(String),
+}
+
+/// [`verify_weight`] without the reply shape.
+pub fn weight_check(
+    args: &SetWeightArgs,
+    applied: Result<Option<AppliedWeights>, String>,
+) -> Result<(), NotVerified> {
+    let applied = match applied {
+        Err(e) => {
+            return Err(NotVerified::Failed(format!(
+                "cannot read the applied weights: {e}"
+            )));
+        }
+        Ok(None) => {
+            return Err(NotVerified::Pending(
+                "the controller reports nothing for this Rollout yet".into(),
+            ));
+        }
+        Ok(Some(applied)) => applied,
+    };
+    let generation = args
+        .rollout
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    // A report about an older generation says nothing about the one Argo asks for: not even
+    // its InvalidConfig (the user may have fixed the configuration since).
+    if let (Some(observed), Some(generation)) = (applied.observed_generation, generation)
+        && observed < generation
+    {
+        return Err(NotVerified::Pending(format!(
+            "the controller has observed generation {observed}, not {generation} yet"
+        )));
+    }
+    if let Some(cause) = applied.invalid_config {
+        return Err(NotVerified::Failed(format!(
+            "the traffic configuration is invalid: {cause}"
+        )));
+    }
+    if applied.routers.is_empty() {
+        return Err(NotVerified::Pending(
+            "no router reports a weight yet".into(),
+        ));
+    }
+    let expected = Expected::of(args);
+    if hash_differs(&applied.canary_hash, &expected.canary_hash) {
+        return Err(NotVerified::Pending(format!(
+            "routing is for canary hash {} (want {})",
+            applied.canary_hash, expected.canary_hash
+        )));
+    }
+    if hash_differs(&applied.stable_hash, &expected.stable_hash) {
+        return Err(NotVerified::Pending(format!(
+            "routing is for stable hash {} (want {})",
+            applied.stable_hash, expected.stable_hash
+        )));
+    }
+    match applied.routers.iter().find_map(|r| expected.mismatch(r)) {
+        None => Ok(()),
+        Some(reason) => Err(NotVerified::Pending(reason)),
     }
 }
 
@@ -237,26 +302,38 @@ impl Expected {
                 router.canary.weight, self.canary
             ));
         }
-        if i64::from(router.stable.weight) != self.stable {
-            return Some(format!(
-                "{name}: stable weight {} (want {})",
-                router.stable.weight, self.stable
-            ));
-        }
         if hash_differs(&router.canary.pod_template_hash, &self.canary_hash) {
             return Some(format!(
                 "{name}: canary hash {} (want {})",
                 router.canary.pod_template_hash, self.canary_hash
             ));
         }
-        if hash_differs(&router.stable.pod_template_hash, &self.stable_hash) {
-            return Some(format!(
-                "{name}: stable hash {} (want {})",
-                router.stable.pod_template_hash, self.stable_hash
-            ));
+        if let Some(stable) = &router.stable {
+            if i64::from(stable.weight) != self.stable {
+                return Some(format!(
+                    "{name}: stable weight {} (want {})",
+                    stable.weight, self.stable
+                ));
+            }
+            if hash_differs(&stable.pod_template_hash, &self.stable_hash) {
+                return Some(format!(
+                    "{name}: stable hash {} (want {})",
+                    stable.pod_template_hash, self.stable_hash
+                ));
+            }
         }
+        if let Some(additional) = &router.additional
+            && let Some(reason) = self.additional_mismatch(additional)
+        {
+            return Some(format!("{name}: {reason}"));
+        }
+        (router.verified == Some(false))
+            .then(|| format!("{name}: the data plane has not confirmed the weight yet"))
+    }
+
+    fn additional_mismatch(&self, have: &[WeightDestination]) -> Option<String> {
         for want in &self.additional {
-            let found = router.additional.iter().find(|have| {
+            let found = have.iter().find(|have| {
                 (!want.service_name.is_empty() && have.service_name == want.service_name)
                     || (!want.pod_template_hash.is_empty()
                         && have.pod_template_hash == want.pod_template_hash)
@@ -264,7 +341,7 @@ impl Expected {
             match found {
                 None => {
                     return Some(format!(
-                        "{name}: no weight for experiment destination {}",
+                        "no weight for experiment destination {}",
                         want.service_name
                     ));
                 }
@@ -273,20 +350,16 @@ impl Expected {
                         || hash_differs(&have.pod_template_hash, &want.pod_template_hash) =>
                 {
                     return Some(format!(
-                        "{name}: experiment destination {} at {} (want {})",
+                        "experiment destination {} at {} (want {})",
                         want.service_name, have.weight, want.weight
                     ));
                 }
                 Some(_) => {}
             }
         }
-        let extra = router
-            .additional
-            .iter()
-            .filter(|have| have.weight != 0)
-            .count()
+        let extra = have.iter().filter(|have| have.weight != 0).count()
             > self.additional.iter().filter(|w| w.weight != 0).count();
-        extra.then(|| format!("{name}: weighted destinations Argo no longer asks for"))
+        extra.then(|| "weighted destinations Argo no longer asks for".to_owned())
     }
 }
 
@@ -558,5 +631,164 @@ impl RpcDispatch for PluginService {
         body: GobValue,
     ) -> BoxFuture<'a, CallResult> {
         Box::pin(self.dispatch(method, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(desired: i32, additional: Vec<WeightDestination>) -> SetWeightArgs {
+        SetWeightArgs {
+            rollout: json!({
+                "metadata": {"namespace": "prod", "name": "shop", "generation": 3},
+                "spec": {"strategy": {"canary": {"trafficRouting": {"maxTrafficWeight": 100}}}},
+                "status": {"currentPodHash": "c1", "stableRS": "s1"},
+            }),
+            desired_weight: desired,
+            additional_destinations: additional,
+        }
+    }
+
+    fn place(name: &str, canary: i32) -> RouterWeights {
+        RouterWeights {
+            router: name.into(),
+            canary: WeightDestination {
+                weight: canary,
+                ..WeightDestination::default()
+            },
+            ..RouterWeights::default()
+        }
+    }
+
+    fn report(places: Vec<RouterWeights>) -> AppliedWeights {
+        AppliedWeights {
+            observed_generation: Some(3),
+            canary_hash: "c1".into(),
+            stable_hash: "s1".into(),
+            routers: places,
+            ..AppliedWeights::default()
+        }
+    }
+
+    fn experiment(weight: i32) -> WeightDestination {
+        WeightDestination {
+            weight,
+            service_name: "shop-exp".into(),
+            pod_template_hash: "e1".into(),
+        }
+    }
+
+    fn pending(check: Result<(), NotVerified>) -> String {
+        match check {
+            Err(NotVerified::Pending(reason)) => reason,
+            other => panic!("expected pending, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verified_when_every_place_applies_the_weight() {
+        let applied = report(vec![place("a", 20), place("b", 20)]);
+        assert_eq!(weight_check(&args(20, vec![]), Ok(Some(applied))), Ok(()));
+    }
+
+    #[test]
+    fn one_place_behind_is_not_verified_and_named() {
+        let applied = report(vec![place("a", 20), place("b", 10)]);
+        let reason = pending(weight_check(&args(20, vec![]), Ok(Some(applied))));
+        assert_eq!(reason, "b: canary weight 10 (want 20)");
+    }
+
+    #[test]
+    fn nothing_reported_is_not_verified_without_error() {
+        let reply = verify_weight(&args(20, vec![]), Ok(None));
+        assert_eq!(reply.verified, RpcVerified::NotVerified);
+        assert_eq!(reply.err, RpcError::ok());
+        assert!(
+            pending(weight_check(&args(20, vec![]), Ok(Some(report(vec![])))))
+                .contains("no router")
+        );
+    }
+
+    #[test]
+    fn an_older_generation_is_not_verified_even_with_matching_weights() {
+        let mut applied = report(vec![place("a", 20)]);
+        applied.observed_generation = Some(2);
+        applied.invalid_config = Some("stale".into());
+        let reason = pending(weight_check(&args(20, vec![]), Ok(Some(applied))));
+        assert!(reason.contains("generation 2, not 3"), "{reason}");
+    }
+
+    #[test]
+    fn invalid_config_is_an_error_naming_the_cause() {
+        let mut applied = report(vec![place("a", 20)]);
+        applied.invalid_config = Some("VirtualService prod/shop has no route primary".into());
+        let reply = verify_weight(&args(20, vec![]), Ok(Some(applied)));
+        assert_eq!(reply.verified, RpcVerified::NotVerified);
+        assert_eq!(
+            reply.err.error_string,
+            "rollout-router: prod/shop: the traffic configuration is invalid: \
+             VirtualService prod/shop has no route primary"
+        );
+    }
+
+    #[test]
+    fn read_errors_are_errors() {
+        let reply = verify_weight(&args(20, vec![]), Err("forbidden".into()));
+        assert_eq!(reply.verified, RpcVerified::NotVerified);
+        assert!(reply.err.error_string.contains("forbidden"));
+    }
+
+    #[test]
+    fn hashes_must_match_where_reported() {
+        let mut applied = report(vec![place("a", 20)]);
+        applied.canary_hash = "old".into();
+        let reason = pending(weight_check(&args(20, vec![]), Ok(Some(applied.clone()))));
+        assert_eq!(reason, "routing is for canary hash old (want c1)");
+        applied.canary_hash = String::new();
+        assert_eq!(weight_check(&args(20, vec![]), Ok(Some(applied))), Ok(()));
+    }
+
+    #[test]
+    fn unconfirmed_data_plane_is_not_verified() {
+        let mut unconfirmed = place("alb", 20);
+        unconfirmed.verified = Some(false);
+        let reason = pending(weight_check(
+            &args(20, vec![]),
+            Ok(Some(report(vec![unconfirmed]))),
+        ));
+        assert!(reason.contains("not confirmed"), "{reason}");
+    }
+
+    #[test]
+    fn stable_and_experiments_are_compared_only_where_reported() {
+        let ask = args(20, vec![experiment(10)]);
+        // Canary-only places (RolloutTraffic): the experiment cannot be compared.
+        assert_eq!(
+            weight_check(&ask, Ok(Some(report(vec![place("a", 20)])))),
+            Ok(())
+        );
+        let mut full = place("a", 20);
+        full.stable = Some(WeightDestination {
+            weight: 80,
+            pod_template_hash: "s1".into(),
+            ..WeightDestination::default()
+        });
+        full.additional = Some(vec![]);
+        let reason = pending(weight_check(&ask, Ok(Some(report(vec![full.clone()])))));
+        assert_eq!(reason, "a: stable weight 80 (want 70)");
+        full.stable = Some(WeightDestination {
+            weight: 70,
+            ..WeightDestination::default()
+        });
+        let reason = pending(weight_check(&ask, Ok(Some(report(vec![full.clone()])))));
+        assert_eq!(reason, "a: no weight for experiment destination shop-exp");
+        full.additional = Some(vec![experiment(5)]);
+        let reason = pending(weight_check(&ask, Ok(Some(report(vec![full.clone()])))));
+        assert_eq!(reason, "a: experiment destination shop-exp at 5 (want 10)");
+        full.additional = Some(vec![experiment(10)]);
+        assert_eq!(weight_check(&ask, Ok(Some(report(vec![full])))), Ok(()));
     }
 }

@@ -1,24 +1,26 @@
-//! Interoperability with HashiCorp's real go-plugin client: builds `tests/go-host` (Go, GOPATH
-//! mode, Debian packages, no module downloads) and lets it launch the plugin exactly as Argo
-//! does, call every method and check the replies. Skipped, with the reason printed, when Go or
+//! Protocol-level interoperability with HashiCorp's real go-plugin client: builds `tests/go-host`
+//! (Go, GOPATH mode, Debian packages, no module downloads) and lets it launch the test server
+//! (`argo-plugin-test-server`: weights from a JSON file, decoded arguments dumped) exactly as
+//! Argo does, call every method and check the replies. The root crate's `tests/argo_plugin.rs`
+//! runs the same host against the real `rollout-router argo-plugin` and an API server. Skipped, with the reason printed, when Go or
 //! the packages are missing (`tests/go-host/install-deps.sh` installs them).
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test helpers: a panic is the failure report"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 mod common;
+#[path = "common/go_host.rs"]
+mod go_host;
+
+use go_host::{GoHost, Verify};
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_argo-plugin-test-server");
-const GO_PLUGIN_SOURCES: &str = "/usr/share/gocode/src/github.com/hashicorp/go-plugin";
 
 #[test]
 fn started_by_hand_it_says_so_and_exits_1() {
@@ -39,42 +41,8 @@ fn started_by_hand_it_says_so_and_exits_1() {
     assert!(wrong.stdout.is_empty());
 }
 
-/// Why the Go host cannot be built here, if it cannot.
-fn go_missing() -> Option<String> {
-    if Command::new("go").arg("version").output().is_err() {
-        return Some("`go` is not on PATH".into());
-    }
-    if !Path::new(GO_PLUGIN_SOURCES).is_dir() {
-        return Some(format!("{GO_PLUGIN_SOURCES} is missing"));
-    }
-    None
-}
-
-fn build_go_host(work: &Path) -> PathBuf {
-    let package = work.join("gopath/src/argohost");
-    std::fs::create_dir_all(&package).unwrap();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go-host/main.go");
-    std::fs::copy(source, package.join("main.go")).unwrap();
-    let binary = work.join("argohost");
-    let output = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&binary)
-        .arg("argohost")
-        .env("GO111MODULE", "off")
-        .env(
-            "GOPATH",
-            format!("{}:/usr/share/gocode", work.join("gopath").display()),
-        )
-        .env("GOCACHE", work.join("gocache"))
-        .env("GOFLAGS", "")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "go build failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    binary
+fn write_status(path: &Path, status: Value) {
+    std::fs::write(path, status.to_string()).unwrap();
 }
 
 fn read_json(path: &Path) -> Value {
@@ -84,44 +52,80 @@ fn read_json(path: &Path) -> Value {
 
 #[test]
 fn argo_shaped_host_calls_every_method() {
-    if let Some(reason) = go_missing() {
+    if let Some(reason) = go_host::go_missing() {
         eprintln!("skipping the Go interoperability test: {reason}");
         return;
     }
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-interop");
     let _ = std::fs::remove_dir_all(work.join("dump"));
     std::fs::create_dir_all(work.join("dump")).unwrap();
-    let host = build_go_host(&work);
+    let host = go_host::build(&work);
     let status = work.join("status.json");
+    let _ = std::fs::remove_file(&status);
 
-    let mut child = Command::new(&host)
-        .arg(PLUGIN)
-        .arg(&status)
-        // go-plugin passes the host's environment to the plugin, as Argo does.
-        .env("ROLLOUT_ROUTER_PLUGIN_TEST_STATUS", &status)
-        .env("ROLLOUT_ROUTER_PLUGIN_TEST_DUMP", work.join("dump"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "the Go host did not finish in time:\n{}",
-                log.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let mut host = GoHost::start(
+        &host,
+        PLUGIN,
+        &[],
+        &[
+            ("ROLLOUT_ROUTER_PLUGIN_TEST_STATUS", status.as_os_str()),
+            (
+                "ROLLOUT_ROUTER_PLUGIN_TEST_DUMP",
+                work.join("dump").as_os_str(),
+            ),
+            ("RUST_LOG", OsStr::new("info")),
+        ],
+    );
+    let experiment = ["shop-exp:6c8fd9d9f:10"];
+    let not_verified = Verify {
+        verified: 0,
+        error: String::new(),
+        call_error: String::new(),
     };
-    let log = log.join().unwrap();
+    // Nothing reported yet: not verified, no error.
+    assert_eq!(host.verify(20, &experiment), not_verified);
+
+    // Still the old weights applied: not verified.
+    write_status(
+        &status,
+        json!({"prod/shop": {"routers": [{"router": "istio",
+            "canary": {"weight": 0, "podTemplateHash": "7bf84f9696"},
+            "stable": {"weight": 100, "podTemplateHash": "5d58bd77d4"},
+            "additional": []}]}}),
+    );
+    assert_eq!(host.verify(20, &experiment), not_verified);
+
+    // The weights Argo asks for, experiment included: verified.
+    write_status(
+        &status,
+        json!({"prod/shop": {"routers": [{"router": "istio",
+            "canary": {"weight": 20, "podTemplateHash": "7bf84f9696"},
+            "stable": {"weight": 70, "podTemplateHash": "5d58bd77d4"},
+            "additional": [{"weight": 10, "serviceName": "shop-exp",
+                "podTemplateHash": "6c8fd9d9f"}]}]}}),
+    );
+    let verified = host.verify(20, &experiment);
+    assert_eq!(
+        (verified.verified, verified.error.as_str()),
+        (1, ""),
+        "{verified:?}"
+    );
+    // The same report no longer matches once Argo asks for another weight.
+    assert_eq!(host.verify(40, &experiment), not_verified);
+
+    // Invalid configuration: an error naming the cause.
+    write_status(
+        &status,
+        json!({"prod/shop": {"invalidConfig": "VirtualService prod/shop has no route named primary"}}),
+    );
+    let invalid = host.verify(20, &experiment);
+    assert_eq!(invalid.verified, 0);
+    assert!(
+        invalid.error.contains("no route named primary"),
+        "{invalid:?}"
+    );
+
+    let (exit, log) = host.finish();
     assert!(exit.success(), "the Go host reported failures:\n{log}");
     assert!(log.contains("all checks passed"), "{log}");
 

@@ -1,11 +1,9 @@
 //! The gob codec against real Go bytes: spec 50 §7's worked examples (exact bytes both ways),
 //! streams recorded from Go 1.19 with Argo-shaped stand-in types, round trips, and property
-//! tests that random, truncated or mutated input yields errors, never panics.
+//! tests that random, truncated or mutated input yields errors, never panics — for gob values
+//! and for whole net/rpc request streams.
 
-#![allow(
-    clippy::unwrap_used,
-    reason = "test helpers: a panic is the failure report"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
@@ -13,7 +11,7 @@ use rollout_router_argo_plugin::gob::{
     Decoder, Encoder, EncoderKind, GobError, GobStruct, GobValue, TypeDesc,
 };
 use rollout_router_argo_plugin::netrpc::{
-    Reply, RequestHeader, ResponseHeader, request_header_type, response_header_type,
+    self, Reply, RequestHeader, ResponseHeader, request_header_type, response_header_type,
 };
 use rollout_router_argo_plugin::rpc_types::{
     PluginArgs, RpcError, RpcVerified, VerifyWeightResponse, WeightDestination, string_reply,
@@ -208,8 +206,12 @@ fn spec_7_4_control_stream() {
     );
 
     // Ping: request (Request type already known on the stream), reply with struct{}.
+    // Definitions alone are an incomplete stream (Go: io.ErrUnexpectedEOF), but they are learnt.
     let mut decoder = Decoder::new();
-    decoder.decode_stream(&hx(REQUEST_TYPE)).unwrap();
+    assert_eq!(
+        decoder.decode_stream(&hx(REQUEST_TYPE)),
+        Err(GobError::Truncated)
+    );
     let ping = decoder
         .decode_stream(&hx("13 ff 82 01 0c \"Control.Ping\" 01 01 00 03 02 00 01"))
         .unwrap();
@@ -640,6 +642,119 @@ proptest! {
                 // Whatever decodes must also convert without panicking.
                 let _ = PluginArgs::from_gob(value);
                 let _ = rollout_router_argo_plugin::go_json::to_json(value);
+            }
+        }
+    }
+}
+
+/// Every proper prefix of each recorded stream (not a sample): an error, never a value.
+#[test]
+fn every_truncation_of_the_recorded_streams_is_an_error() {
+    for (name, stream) in [
+        ("update_hash_args", UPDATE_HASH_GOB),
+        ("mini_args", MINI_ARGS_GOB),
+    ] {
+        for cut in 1..stream.len() {
+            let result = Decoder::new().decode_stream(&stream[..cut]);
+            // mini_args holds two top-level values: a cut between them decodes the first.
+            let complete_first = result.as_ref().is_ok_and(|v| v.len() == 1);
+            assert!(
+                result.is_err() || (name == "mini_args" && complete_first),
+                "{name} cut at {cut}: {result:?}"
+            );
+        }
+    }
+}
+
+/// A whole net/rpc request stream as the Go host writes it: header, then the interface body.
+fn request_stream() -> Vec<u8> {
+    let mut encoder = Encoder::new();
+    let header = RequestHeader {
+        service_method: "Plugin.SetWeight".into(),
+        seq: 7,
+    };
+    let mut bytes = encoder
+        .encode(&request_header_type(), &header.to_gob())
+        .unwrap();
+    bytes.extend(
+        encoder
+            .encode_interface(
+                "MiniArgs",
+                &mini_args_type(),
+                &mini_args(60, vec![experiment_destination()]),
+            )
+            .unwrap(),
+    );
+    bytes
+}
+
+/// Reads requests until the stream ends or breaks; returns the complete ones and the ending.
+fn read_requests(bytes: &[u8]) -> (Vec<netrpc::ReadRequest>, Result<(), netrpc::RpcError>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut reader = netrpc::RequestReader::new(bytes);
+        let mut requests = Vec::new();
+        loop {
+            match reader.next_request().await {
+                Ok(Some(request)) => requests.push(request),
+                Ok(None) => return (requests, Ok(())),
+                Err(e) => return (requests, Err(e)),
+            }
+        }
+    })
+}
+
+#[test]
+fn a_whole_request_stream_reads_back() {
+    let (requests, end) = read_requests(&request_stream());
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(requests.len(), 1);
+    let (header, body) = &requests[0];
+    assert_eq!(
+        (header.service_method.as_str(), header.seq),
+        ("Plugin.SetWeight", 7)
+    );
+    assert!(body.is_ok(), "{body:?}");
+}
+
+#[test]
+fn every_truncated_request_breaks_the_stream() {
+    let stream = request_stream();
+    for cut in 1..stream.len() {
+        let (requests, end) = read_requests(&stream[..cut]);
+        assert!(
+            requests.is_empty() && end.is_err(),
+            "cut at {cut}: {requests:?} {end:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Random bytes on an RPC stream: whatever is read, the reader ends (error or end of
+    /// stream) without panicking.
+    #[test]
+    fn random_request_streams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = read_requests(&bytes);
+    }
+
+    /// A real request stream with bytes changed: no panic, and whatever body decodes also
+    /// converts to call arguments (or an error) without panicking.
+    #[test]
+    fn mutated_request_streams_never_panic(
+        flips in proptest::collection::vec((0..request_stream().len(), any::<u8>()), 1..6)
+    ) {
+        let mut bytes = request_stream();
+        for (at, value) in flips {
+            bytes[at] = value;
+        }
+        let (requests, _) = read_requests(&bytes);
+        for (_, body) in &requests {
+            if let Ok(body) = body {
+                let _ = PluginArgs::from_gob(body);
             }
         }
     }

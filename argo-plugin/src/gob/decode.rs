@@ -121,6 +121,9 @@ pub struct Decoder {
     types: HashMap<TypeId, WireType>,
     /// Registered name of a top-level interface value whose definitions span messages.
     pending_interface: Option<String>,
+    /// Type definitions arrived since the last top-level value: as in Go, a value must follow
+    /// (a stream ending here is truncated, not cleanly ended).
+    definitions_pending: bool,
 }
 
 impl Decoder {
@@ -130,13 +133,20 @@ impl Decoder {
 
     /// Whether a top-level value is half-read (an interface waiting for more messages).
     pub fn in_value(&self) -> bool {
-        self.pending_interface.is_some()
+        self.pending_interface.is_some() || self.definitions_pending
     }
 
     /// Feeds one whole message (without its length prefix). Returns the top-level value it
     /// completes, or `None` when it only carried type definitions. After an error the decoder
     /// forgets any half-read value but keeps the types it learnt.
     pub fn feed(&mut self, message: &[u8]) -> Result<Option<GobValue>, GobError> {
+        let result = self.feed_message(message);
+        // Definitions only: a value must follow. A value or an error ends the sequence.
+        self.definitions_pending = matches!(result, Ok(None)) && self.pending_interface.is_none();
+        result
+    }
+
+    fn feed_message(&mut self, message: &[u8]) -> Result<Option<GobValue>, GobError> {
         let mut r = Reader::new(message);
         if let Some(name) = self.pending_interface.take() {
             return self.continue_interface(name, &mut r);

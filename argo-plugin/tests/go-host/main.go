@@ -3,12 +3,25 @@
 // with gob-encoded arguments shaped like Argo's v1alpha1 types (stand-ins: gob matches by field
 // name, so these produce the same stream as Argo's types for the fields they have).
 //
-// Usage: argohost PLUGIN_BINARY STATUS_FILE [PLUGIN_ARGS...]   (args as in argo-rollouts-config)
-//        argohost -fixtures DIR   (writes the recorded gob streams the Rust unit tests decode)
-// Exits non-zero on any mismatch. Built in GOPATH mode from Debian packages.
+// Usage:
+//
+//	argohost PLUGIN_BINARY [PLUGIN_ARGS...]   (args as in argo-rollouts-config)
+//	argohost -fixtures DIR   (writes the recorded gob streams the Rust unit tests decode)
+//
+// It launches the plugin, runs the fixed checks (every method but VerifyWeight, errors,
+// concurrency, a large request), prints "ready" on stdout, then reads commands from stdin, one
+// per line, so that the test driving it can change what the plugin reads in between:
+//
+//	verify WEIGHT [SERVICE:HASH:WEIGHT ...]  calls Plugin.VerifyWeight, prints one JSON line
+//	                                         {"verified":N,"error":"…","callError":"…"}
+//	quit (or end of input)                   Kill()s the plugin (Control.Quit) and checks it exited
+//
+// Check results go to stderr; exits non-zero on any failed check. Built in GOPATH mode from
+// Debian packages.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/gob"
 	"encoding/json"
@@ -18,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -428,10 +442,41 @@ func call(c *rpc.Client, method string, args interface{}, reply interface{}) err
 	return c.Call(method, &a, reply)
 }
 
-func writeStatus(path, content string) {
-	if err := ioutil.WriteFile(path, []byte(content), 0o600); err != nil {
-		panic(err)
+// verifyResult is one "verify" command's answer, printed as a JSON line on stdout.
+type verifyResult struct {
+	Verified  int32  `json:"verified"`
+	Error     string `json:"error"`
+	CallError string `json:"callError"`
+}
+
+// verify runs one "verify WEIGHT [SERVICE:HASH:WEIGHT ...]" command.
+func verify(c *rpc.Client, ro Rollout, fields []string) verifyResult {
+	if len(fields) < 1 {
+		return verifyResult{CallError: "usage: verify WEIGHT [SERVICE:HASH:WEIGHT ...]"}
 	}
+	weight, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return verifyResult{CallError: err.Error()}
+	}
+	var additional []WeightDestination
+	for _, d := range fields[1:] {
+		parts := strings.Split(d, ":")
+		if len(parts) != 3 {
+			return verifyResult{CallError: "destination " + d + " is not SERVICE:HASH:WEIGHT"}
+		}
+		w, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return verifyResult{CallError: err.Error()}
+		}
+		additional = append(additional, WeightDestination{ServiceName: parts[0], PodTemplateHash: parts[1], Weight: int32(w)})
+	}
+	var vw VerifyWeightResponse
+	err = call(c, "Plugin.VerifyWeight", SetWeightAndVerifyWeightArgs{Rollout: ro, DesiredWeight: int32(weight), AdditionalDestinations: additional}, &vw)
+	result := verifyResult{Verified: vw.Verified, Error: vw.Err.ErrorString}
+	if err != nil {
+		result.CallError = err.Error()
+	}
+	return result
 }
 
 // Spec 50 §7.3's stand-in argument, encoded by a fresh process (type ids from 65).
@@ -478,17 +523,15 @@ func main() {
 		writeFixtures(os.Args[2])
 		return
 	}
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: argohost PLUGIN_BINARY STATUS_FILE [PLUGIN_ARGS...]")
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: argohost PLUGIN_BINARY [PLUGIN_ARGS...]")
 		os.Exit(2)
 	}
-	statusFile := os.Args[2]
-	os.Remove(statusFile)
 
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: plugin.HandshakeConfig{ProtocolVersion: 1, MagicCookieKey: "ARGO_ROLLOUTS_RPC_PLUGIN", MagicCookieValue: "trafficrouter"},
 		Plugins:         map[string]plugin.Plugin{"RpcTrafficRouterPlugin": &rpcTrafficRouterPlugin{}},
-		Cmd:             exec.Command(os.Args[1], os.Args[3:]...),
+		Cmd:             exec.Command(os.Args[1], os.Args[2:]...),
 		Managed:         true,
 	})
 	defer plugin.CleanupClients()
@@ -524,30 +567,6 @@ func main() {
 	rerr = RpcError{}
 	err = call(c, "Plugin.SetWeight", SetWeightAndVerifyWeightArgs{Rollout: ro, DesiredWeight: 20, AdditionalDestinations: exp}, &rerr)
 	check("SetWeight", err == nil && rerr.ErrorString == "", err, rerr)
-
-	// VerifyWeight before the controller reports anything: not verified, no error.
-	var vw VerifyWeightResponse
-	vargs := SetWeightAndVerifyWeightArgs{Rollout: ro, DesiredWeight: 20, AdditionalDestinations: exp}
-	err = call(c, "Plugin.VerifyWeight", vargs, &vw)
-	check("VerifyWeight before RolloutTraffic", err == nil && vw.Verified == 0 && vw.Err.ErrorString == "", err, vw)
-
-	// Still the old weights applied: not verified.
-	writeStatus(statusFile, `{"prod/shop":{"routers":[{"router":"istio","canary":{"weight":0,"podTemplateHash":"7bf84f9696"},"stable":{"weight":100,"podTemplateHash":"5d58bd77d4"}}]}}`)
-	vw = VerifyWeightResponse{}
-	err = call(c, "Plugin.VerifyWeight", vargs, &vw)
-	check("VerifyWeight while weights differ", err == nil && vw.Verified == 0 && vw.Err.ErrorString == "", err, vw)
-
-	// RolloutTraffic reports the weights Argo asks for: verified.
-	writeStatus(statusFile, `{"prod/shop":{"routers":[{"router":"istio","canary":{"weight":20,"podTemplateHash":"7bf84f9696"},"stable":{"weight":70,"podTemplateHash":"5d58bd77d4"},"additional":[{"weight":10,"serviceName":"shop-exp","podTemplateHash":"6c8fd9d9f"}]}]}}`)
-	vw = VerifyWeightResponse{}
-	err = call(c, "Plugin.VerifyWeight", vargs, &vw)
-	check("VerifyWeight after RolloutTraffic", err == nil && vw.Verified == 1 && vw.Err.ErrorString == "", err, vw)
-
-	// Invalid configuration: an error naming the cause.
-	writeStatus(statusFile, `{"prod/shop":{"invalidConfig":"VirtualService prod/shop has no route named primary"}}`)
-	vw = VerifyWeightResponse{}
-	err = call(c, "Plugin.VerifyWeight", vargs, &vw)
-	check("VerifyWeight with invalid config", err == nil && vw.Verified == 0 && strings.Contains(vw.Err.ErrorString, "no route named primary"), err, vw)
 
 	rerr = RpcError{}
 	err = call(c, "Plugin.SetHeaderRoute", SetHeaderArgs{Rollout: ro, SetHeaderRoute: SetHeaderRoute{Name: "header-route", Match: []HeaderRoutingMatch{{HeaderName: "X-Canary", HeaderValue: &StringMatch{Prefix: "y"}}}}}, &rerr)
@@ -605,6 +624,27 @@ func main() {
 	err = call(c, "Plugin.SetWeight", SetWeightAndVerifyWeightArgs{Rollout: big, DesiredWeight: 20}, &rerr)
 	check("request over 256 KiB", err == nil && rerr.ErrorString == "", err, rerr)
 	check("Ping after the large request", rpcClient.Ping() == nil)
+
+	// The test driving us changes what the plugin reads between VerifyWeight calls.
+	fmt.Println("ready")
+	stdin := bufio.NewScanner(os.Stdin)
+	for stdin.Scan() {
+		fields := strings.Fields(stdin.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if fields[0] == "quit" {
+			break
+		}
+		var out interface{}
+		if fields[0] == "verify" {
+			out = verify(c, ro, fields[1:])
+		} else {
+			out = verifyResult{CallError: "unknown command " + fields[0]}
+		}
+		line, _ := json.Marshal(out)
+		fmt.Println(string(line))
+	}
 
 	// Kill sends Control.Quit: the plugin must be gone quickly (the host SIGKILLs after 2 s).
 	start := time.Now()

@@ -63,6 +63,8 @@ fn desired(weight: i32, route: bool) -> DesiredTraffic {
         hold: None,
         case: WeightCase::F2,
         step_index: Some(0),
+        replica_sets: vec![],
+        aborting: false,
     }
 }
 

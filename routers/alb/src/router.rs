@@ -141,9 +141,10 @@ impl Router for AlbRouter {
 
     fn release(
         &self,
-        rollout: &RolloutRef,
+        desired: &DesiredTraffic,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
+        let rollout = &desired.rollout;
         let mut changes = Vec::new();
         for (key, value) in self.ingresses(&rollout.namespace, objects) {
             // A deleted Ingress has nothing left to hand back.

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use pretty_assertions::assert_eq;
 use rollout_router_alb::AlbRouter;
-use rollout_router_core::{RolloutRef, Router, RouterError};
+use rollout_router_core::{Router, RouterError};
 use serde_json::{Value, json};
 
 const QA_ACTION: &str = "alb.ingress.kubernetes.io/actions.qa";
@@ -131,16 +131,12 @@ fn release_legacy_and_foreign_ingresses() {
     let foreign = objects([shared_ingress(
         r#"{"zeta":["alb.ingress.kubernetes.io/actions.other-root"]}"#,
     )]);
-    let rollout = RolloutRef {
-        namespace: NS.into(),
-        name: "shop".into(),
-        uid: String::new(),
-    };
-    assert_eq!(router.release(&rollout, &foreign).unwrap(), vec![]);
-    assert_eq!(router.release(&rollout, &objects([])).unwrap(), vec![]);
+    let released = snapshot();
+    assert_eq!(router.release(&released, &foreign).unwrap(), vec![]);
+    assert_eq!(router.release(&released, &objects([])).unwrap(), vec![]);
     let bad = objects([ingress("shop", json!({BOOK: "["}), json!([]))]);
     assert!(matches!(
-        router.release(&rollout, &bad),
+        router.release(&released, &bad),
         Err(RouterError::InvalidObject { .. })
     ));
 }

@@ -238,9 +238,9 @@ proptest! {
             prop_assert_eq!(set.get(&key(name)).unwrap(), &expected);
         }
         // Release: the bookkeeping goes, the action stays at 100 % stable.
-        let changes = router.release(&end.rollout, &set).unwrap();
+        let changes = router.release(&end, &set).unwrap();
         set.apply_all(&changes).unwrap();
-        prop_assert_eq!(router.release(&end.rollout, &set).unwrap(), vec![]);
+        prop_assert_eq!(router.release(&snapshot(), &set).unwrap(), vec![]);
         for original in &s.ingresses {
             let name = original["metadata"]["name"].as_str().unwrap();
             let mut expected = original.clone();
@@ -257,7 +257,7 @@ proptest! {
             let changes = router.plan(&step(&s, i), &set).unwrap();
             set.apply_all(&changes).unwrap();
         }
-        let changes = router.release(&desired(0).rollout, &set).unwrap();
+        let changes = router.release(&snapshot(), &set).unwrap();
         set.apply_all(&changes).unwrap();
         for original in &s.ingresses {
             let name = original["metadata"]["name"].as_str().unwrap();

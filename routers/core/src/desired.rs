@@ -115,6 +115,27 @@ pub struct PingPongServices {
     pub stable_service: String,
 }
 
+/// Availability of one of the Rollout's ReplicaSets. Routers that must not point traffic at
+/// pods that cannot serve yet read it (Istio's DestinationRule delay rule, spec 10 §6.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaSetAvailability {
+    pub name: String,
+    /// Its `rollouts-pod-template-hash` label.
+    pub pod_template_hash: String,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.availableReplicas`.
+    pub available_replicas: i32,
+}
+
+impl ReplicaSetAvailability {
+    /// Argo's `fullyAvailable`: scaled up and every desired pod available.
+    pub fn fully_available(&self) -> bool {
+        self.replicas > 0 && self.available_replicas > 0 && self.replicas <= self.available_replicas
+    }
+}
+
 /// Everything a router needs to program one Rollout's traffic.
 ///
 /// Invariants the engine guarantees (and property tests check): `0 <= canary.weight <= total`,
@@ -144,6 +165,15 @@ pub struct DesiredTraffic {
     /// `status.currentStepIndex` as the engine read it (absent with no steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_index: Option<i32>,
+    /// The Rollout's ReplicaSets, ordered by name (empty when the caller does not know them,
+    /// e.g. a release after the Rollout was deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_sets: Vec<ReplicaSetAvailability>,
+    /// Argo's "abortLike": `status.abort`, or the dynamic rollback to stable of case A. The
+    /// canary ReplicaSet's availability then no longer matters (an abort must complete even
+    /// when the canary pods are broken).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aborting: bool,
 }
 
 impl DesiredTraffic {
@@ -166,6 +196,17 @@ impl DesiredTraffic {
             .iter()
             .find(|r| r.name == name)
             .map(|r| &r.state)
+    }
+
+    /// The ReplicaSet carrying `hash`, if it is listed.
+    pub fn replica_set(&self, hash: &str) -> Option<&ReplicaSetAvailability> {
+        (!hash.is_empty())
+            .then(|| {
+                self.replica_sets
+                    .iter()
+                    .find(|rs| rs.pod_template_hash == hash)
+            })
+            .flatten()
     }
 
     /// Sum of the additional (experiment) weights.

@@ -18,8 +18,8 @@ pub use config::{
     StickinessConfig, TcpRoute, TlsRoute, ValidationError,
 };
 pub use desired::{
-    DesiredTraffic, Hold, HoldReason, ManagedRoute, PingPongServices, RolloutRef, RouteSpec,
-    RouteState, WeightCase, WeightDestination,
+    DesiredTraffic, Hold, HoldReason, ManagedRoute, PingPongServices, ReplicaSetAvailability,
+    RolloutRef, RouteSpec, RouteState, WeightCase, WeightDestination,
 };
 pub use matches::{HeaderRoutingMatch, RouteMatch, SetHeaderRoute, SetMirrorRoute, StringMatch};
 pub use objects::{ApplyError, Change, ObjectKey, ObjectSet};

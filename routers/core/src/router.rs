@@ -33,12 +33,31 @@ pub trait Router {
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError>;
 
-    /// The changes that hand the objects back to the user when the Rollout stops routing
-    /// through this router (plugin block removed, Rollout deleted): 100 % stable, managed routes
-    /// removed, objects rollout-router created deleted, bookkeeping removed.
+    /// The changes that hand the objects back to the user, in the order they must be applied.
+    ///
+    /// The controller calls it
+    /// * (a) when the Rollout has completed or an abort has settled, with the engine's
+    ///   `DesiredTraffic` (canary weight 0, the stable hash set, managed routes `Absent`);
+    /// * (b) when the Rollout is deleted or drops the plugin block, with a `DesiredTraffic`
+    ///   rebuilt from a snapshot: the Rollout reference, `total`, the canary/stable Service
+    ///   names, the managed route names (state `Absent`) and EMPTY pod-template hashes.
+    ///
+    /// What it does, per router: every managed route named in `desired.managed_routes` (and
+    /// only those) is removed; the weighted places send `total` (100 %) to stable; objects
+    /// rollout-router created (the NGINX canary Ingress) are deleted and its bookkeeping (ALB
+    /// annotations) removed. Istio's DestinationRule: with a non-empty
+    /// `desired.stable.pod_template_hash` the canary and stable subsets both select it (the
+    /// steady state of spec 10 §6.4); with an empty one it is left untouched (in (b) the
+    /// controller's journal restores the labels). `hold` is not consulted: the controller
+    /// releases only when nothing is in progress.
+    ///
+    /// Like `plan`, user objects are changed only with guarded patches, and the result is EMPTY
+    /// when everything is already released (idempotent). A routing object that does not exist
+    /// has nothing to hand back: it is skipped, not an error. Istio may return
+    /// [`RouterError::Waiting`] under its DestinationRule delay rule, exactly as `plan` does.
     fn release(
         &self,
-        rollout: &RolloutRef,
+        desired: &DesiredTraffic,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError>;
 

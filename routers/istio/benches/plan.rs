@@ -71,6 +71,8 @@ fn desired(weight: i32) -> DesiredTraffic {
         hold: None,
         case: WeightCase::F2,
         step_index: Some(2),
+        replica_sets: vec![],
+        aborting: false,
     }
 }
 

@@ -1,5 +1,5 @@
 //! DestinationRule subsets (spec 10 §6): pointing the canary, stable and experiment subsets at
-//! pod-template hashes through the `rollouts-pod-template-hash` label, and handing them back.
+//! pod-template hashes through the `rollouts-pod-template-hash` label.
 //!
 //! Only that one label of those subsets is ever written. Every other subset, label and field
 //! is kept: Argo rebuilds `spec.subsets` and drops every subset it does not manage (edge case
@@ -77,20 +77,6 @@ pub(crate) fn plan_hashes(
         }
     }
     Ok(ops.build_if_changed())
-}
-
-/// The patch that hands the canary and stable subsets back (§6.3 cleanup): their hash label
-/// is removed. A DestinationRule kept in Git never pins a generated pod-template hash, so
-/// "no hash label" is the user's own state; every other label and subset is left alone.
-pub(crate) fn release(rule: &Value, config: &IstioDestinationRule) -> Option<json_patch::Patch> {
-    let subsets = spec_array(rule, "subsets").unwrap_or_default();
-    let mut ops = PatchBuilder::new();
-    for name in [&config.canary_subset_name, &config.stable_subset_name] {
-        if let Some(index) = subsets.iter().position(|s| name_of(s) == Some(name)) {
-            set_label(&mut ops, subsets, index, None);
-        }
-    }
-    ops.build_if_changed()
 }
 
 /// Sets (or, for `None`/empty, removes) the hash label of `subsets[index]`, guarded by the

@@ -4,10 +4,10 @@
 //!
 //! Layout: [`reference`] resolves object keys, `selection` picks the weighted routes,
 //! `weights` splits one route, `managed_routes` builds header/mirror routes and their order,
-//! `virtual_service` and `destination_rule` patch one object each, [`delay`] holds the
+//! `virtual_service` and `destination_rule` patch one object each, `delay` holds the
 //! DestinationRule delay rule.
 
-pub mod delay;
+mod delay;
 mod destination;
 mod destination_rule;
 mod json;
@@ -18,11 +18,10 @@ mod virtual_service;
 mod weights;
 
 use rollout_router_core::{
-    Change, DesiredTraffic, IstioConfig, ObjectKey, ObjectSet, ObservedWeights, RolloutRef,
-    RouteSpec, RouteState, Router, RouterError, WeightDestination,
+    Change, DesiredTraffic, IstioConfig, ManagedRoute, ObjectKey, ObjectSet, ObservedWeights,
+    RolloutRef, RouteSpec, RouteState, Router, RouterError, WeightDestination,
 };
 
-pub use delay::{ReplicaSetAvailability, ReplicaSetStatus};
 pub use destination_rule::POD_TEMPLATE_HASH_LABEL;
 pub use reference::{DESTINATION_RULE_KIND, GROUP, VIRTUAL_SERVICE_KIND};
 
@@ -38,24 +37,11 @@ pub const DEFAULT_API_VERSION: &str = "networking.istio.io/v1alpha3";
 /// `100 - canary - …` for the stable destination.
 const ISTIO_TOTAL: i32 = 100;
 
-/// What [`Router::release`] needs besides the configuration: `release` only gets the Rollout
-/// reference, but host-level splits are recognised by the Service names and managed routes by
-/// the `managedRoutes` names.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReleaseContext {
-    /// `canaryService` / `stableService` (or the ping-pong pair when both are empty).
-    pub canary_service: String,
-    pub stable_service: String,
-    /// `managedRoutes` names: these routes are removed.
-    pub managed_routes: Vec<String>,
-}
-
 /// The Istio router of one Rollout.
 #[derive(Clone, Debug)]
 pub struct IstioRouter {
     config: IstioConfig,
     api_version: String,
-    release: ReleaseContext,
 }
 
 /// Which parts of the desired state a plan may change.
@@ -66,12 +52,32 @@ struct Mode {
     add_routes: bool,
 }
 
+/// One planning pass: what may change, and how `plan` and `release` differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pass {
+    mode: Mode,
+    /// `release`: a VirtualService or DestinationRule that does not exist has nothing to hand
+    /// back. `plan`: it is an error.
+    skip_missing: bool,
+    /// Whether the VirtualService changes go before the DestinationRule's.
+    vs_first: bool,
+}
+
 impl Mode {
     const FULL: Self = Self {
         weights: true,
         hashes: true,
         add_routes: true,
     };
+    /// The delay rule holds (spec 10 §6.1): managed routes still change (spec 00 §4 step 3),
+    /// weights only for the early reset (step 4), the DestinationRule not at all.
+    const fn delayed(early_reset: bool) -> Self {
+        Self {
+            weights: early_reset,
+            hashes: false,
+            add_routes: true,
+        }
+    }
     /// `DesiredTraffic::hold`: keep weights and hashes; only removals happen.
     const HOLD: Self = Self {
         weights: false,
@@ -85,7 +91,6 @@ impl IstioRouter {
         Self {
             config,
             api_version: DEFAULT_API_VERSION.to_owned(),
-            release: ReleaseContext::default(),
         }
     }
 
@@ -100,12 +105,6 @@ impl IstioRouter {
         self
     }
 
-    /// Service and managed-route names for [`Router::release`].
-    pub fn with_release_context(mut self, context: ReleaseContext) -> Self {
-        self.release = context;
-        self
-    }
-
     pub fn api_version(&self) -> &str {
         &self.api_version
     }
@@ -114,45 +113,65 @@ impl IstioRouter {
         &self.config
     }
 
-    /// [`Router::plan`] with the ReplicaSet availability the DestinationRule delay rule needs
-    /// (spec 10 §6.1).
+    /// Applies the delay rule (spec 10 §6.1) to a pass whose full result is `full`: `pass`
+    /// plans again with the given [`Mode`].
     ///
     /// When the rule holds, Argo still applies managed-route changes and the early weight
-    /// reset to 0, then stops before the DestinationRule and the weights. This returns those
-    /// changes first; once they are in place it returns [`RouterError::Waiting`]. It never
-    /// waits when nothing needs to change, so a settled Rollout is not reported as delayed
-    /// while a pod restarts.
-    pub fn plan_with_replica_sets(
+    /// reset, then stops before the DestinationRule and the weights. Those changes come out
+    /// first; once they are in place the result is [`RouterError::Waiting`]. Nothing waits when
+    /// nothing needs to change, so a settled Rollout is not reported as delayed while a pod
+    /// restarts (Argo errors on every reconcile then; docs/istio.md).
+    fn delayed(
         &self,
         desired: &DesiredTraffic,
-        replica_sets: &ReplicaSetStatus,
         objects: &ObjectSet,
+        full: Vec<Change>,
+        pass: impl Fn(Mode) -> Result<Vec<Change>, RouterError>,
     ) -> Result<Vec<Change>, RouterError> {
-        let mode = if desired.is_held() {
-            Mode::HOLD
-        } else {
-            Mode::FULL
-        };
-        let full = self.plan_mode(desired, mode, objects)?;
-        if full.is_empty() || desired.is_held() {
+        if full.is_empty() {
             return Ok(full);
         }
-        let Some(message) = replica_sets.delay_reason(desired) else {
+        let Some(message) = delay::delay_reason(desired) else {
             return Ok(full);
         };
-        let delayed = Mode {
-            // The early reset (spec 00 §4 step 4) moves traffic off the canary before the
-            // subsets move; nothing else may change weights.
-            weights: desired.canary.weight == 0,
-            hashes: false,
-            add_routes: true,
-        };
-        let partial = self.plan_mode(desired, delayed, objects)?;
+        // Spec 00 §4 step 4: only when the new ReplicaSet has no available pods and traffic
+        // still reaches the canary (Argo reads its recorded weight; the objects say the same).
+        let early_reset = delay::new_replica_set_unavailable(desired) == Some(true)
+            && self.canary_receives_traffic(desired, objects)?;
+        let partial = pass(Mode::delayed(early_reset))?;
         if partial.is_empty() {
             Err(RouterError::Waiting { message })
         } else {
             Ok(partial)
         }
+    }
+
+    /// Whether any weighted route of the existing VirtualServices sends traffic to the canary.
+    fn canary_receives_traffic(
+        &self,
+        desired: &DesiredTraffic,
+        objects: &ObjectSet,
+    ) -> Result<bool, RouterError> {
+        let namespace = self.rollout_namespace(&desired.rollout);
+        let (canary_service, stable_service) = self.services(desired);
+        let targets = self.targets(canary_service, stable_service, &desired.additional);
+        let managed: Vec<&str> = desired
+            .managed_routes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        for config in self.config.virtual_services() {
+            let key = reference::virtual_service_key(&config.name, namespace);
+            let Some(vs) = objects.get(&key) else {
+                continue;
+            };
+            let observed =
+                virtual_service::observe(&key, vs, config, &targets, &managed, ("", ""))?;
+            if observed.iter().any(|o| o.canary.weight > 0) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn rollout_namespace<'a>(&self, rollout: &'a RolloutRef) -> &'a str {
@@ -229,12 +248,13 @@ impl IstioRouter {
         Ok(())
     }
 
-    fn plan_mode(
+    fn plan_pass(
         &self,
         desired: &DesiredTraffic,
-        mode: Mode,
+        pass: Pass,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
+        let mode = pass.mode;
         Self::check_total(desired)?;
         let namespace = self.rollout_namespace(&desired.rollout);
         let (canary_service, stable_service) = self.services(desired);
@@ -263,7 +283,10 @@ impl IstioRouter {
                 (r.name.as_str(), intent)
             })
             .collect();
-        let dr = self.destination_rule(namespace, objects)?;
+        let dr = match self.destination_rule(namespace, objects) {
+            Err(RouterError::NotFound { .. }) if pass.skip_missing => None,
+            found => found?,
+        };
         let plan = self.vs_plan(
             &targets,
             split,
@@ -275,9 +298,11 @@ impl IstioRouter {
         let mut vs_changes = Vec::new();
         for config in self.config.virtual_services() {
             let key = reference::virtual_service_key(&config.name, namespace);
-            let vs = objects
-                .get(&key)
-                .ok_or_else(|| RouterError::NotFound { key: key.clone() })?;
+            let vs = match objects.get(&key) {
+                Some(vs) => vs,
+                None if pass.skip_missing => continue,
+                None => return Err(RouterError::NotFound { key }),
+            };
             if let Some(patch) = plan.patch(&key, vs, config)? {
                 vs_changes.push(Change::Patch { key, patch });
             }
@@ -304,10 +329,8 @@ impl IstioRouter {
                 });
             }
         }
-        // Traffic leaving the canary moves before the subsets are re-pointed (#4564: the new
-        // canary subset may have no ready pods yet); traffic arriving moves after.
         let mut changes = Vec::with_capacity(vs_changes.len() + 1);
-        if desired.canary.weight == 0 {
+        if pass.vs_first {
             changes.extend(vs_changes);
             changes.extend(dr_change);
         } else {
@@ -415,74 +438,95 @@ impl Router for IstioRouter {
         }
     }
 
+    /// Weights, managed routes and DestinationRule hashes (spec 10 §3–§7), under the delay
+    /// rule of §6.1 (which may return [`RouterError::Waiting`]).
     fn plan(
         &self,
         desired: &DesiredTraffic,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
-        self.plan_with_replica_sets(desired, &ReplicaSetStatus::from_desired(desired), objects)
+        let pass = |mode| Pass {
+            mode,
+            skip_missing: false,
+            // Spec 00 §4: the early reset (step 4) moves traffic off a new canary without
+            // available pods before step 5 re-points the subsets (#4564); otherwise the subsets
+            // move first, so that after a promotion the stable subset selects the new pods
+            // before the canary's share moves to it. Without ReplicaSets, a weight of 0 stands
+            // for "leaving the canary".
+            vs_first: delay::new_replica_set_unavailable(desired)
+                .unwrap_or(desired.canary.weight == 0),
+        };
+        if desired.is_held() {
+            // Argo stops before the delay rule when the stable cannot take its share (spec 00
+            // §4 step 2): only removals happen, and nothing waits.
+            return self.plan_pass(desired, pass(Mode::HOLD), objects);
+        }
+        let full = self.plan_pass(desired, pass(Mode::FULL), objects)?;
+        self.delayed(desired, objects, full, |mode| {
+            self.plan_pass(desired, pass(mode), objects)
+        })
     }
 
-    /// 100 % to the stable destination (experiment destinations removed, `additionalSubsetNames`
-    /// weights kept), managed routes named in the [`ReleaseContext`] removed, and the hash label
-    /// removed from the canary and stable subsets. Missing objects are skipped: there is
-    /// nothing to hand back.
+    /// 100 % to the stable destination of every selected route (experiment destinations
+    /// removed, `additionalSubsetNames` weights kept), the managed routes named in `desired`
+    /// removed, and with a stable hash both the canary and stable subsets pointed at it (the
+    /// DestinationRule first, so no request reaches a subset that still selects the old
+    /// canary after the weights move). Missing objects are skipped. The delay rule applies as
+    /// in `plan`.
     fn release(
         &self,
-        rollout: &RolloutRef,
+        desired: &DesiredTraffic,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
-        let namespace = self.rollout_namespace(rollout);
-        let ctx = &self.release;
-        let targets = self.targets(&ctx.canary_service, &ctx.stable_service, &[]);
-        if !targets.subset_mode()
-            && (targets.canary_service.is_empty() || targets.stable_service.is_empty())
+        let (canary_service, stable_service) = self.services(desired);
+        if self.config.destination_rule.is_none()
+            && (canary_service.is_empty() || stable_service.is_empty())
         {
             return Err(RouterError::InvalidConfig {
                 field: "canaryService".into(),
                 message: "releasing a host-level split needs the canary and stable Service \
-                          names (IstioRouter::with_release_context)"
+                          names (or the ping-pong pair) in the desired traffic"
                     .into(),
             });
         }
-        let split = Split {
-            targets: &targets,
-            canary: 0,
-            stable: i64::from(ISTIO_TOTAL),
-        };
-        let dr = self.config.destination_rule.as_ref().and_then(|d| {
-            let key = reference::destination_rule_key(&d.name, namespace);
-            objects.get(&key).map(|o| (key, o, d))
-        });
-        let plan = VsPlan {
-            targets: &targets,
-            split: Some(split),
-            routes: ctx
+        let stable_hash = &desired.stable.pod_template_hash;
+        let released = DesiredTraffic {
+            canary: WeightDestination {
+                weight: 0,
+                service_name: desired.canary.service_name.clone(),
+                pod_template_hash: stable_hash.clone(),
+            },
+            stable: WeightDestination {
+                weight: desired.total,
+                ..desired.stable.clone()
+            },
+            additional: Vec::new(),
+            managed_routes: desired
                 .managed_routes
                 .iter()
-                .map(|n| (n.as_str(), RouteIntent::Absent))
+                .map(|r| ManagedRoute {
+                    name: r.name.clone(),
+                    state: RouteState::Absent,
+                })
                 .collect(),
-            managed: ctx.managed_routes.iter().map(String::as_str).collect(),
-            route_host: Ok(""),
-            route_subset: None,
-            built: Default::default(),
+            hold: None,
+            ..desired.clone()
         };
-        let mut changes = Vec::new();
-        for config in self.config.virtual_services() {
-            let key = reference::virtual_service_key(&config.name, namespace);
-            let Some(vs) = objects.get(&key) else {
-                continue;
-            };
-            if let Some(patch) = plan.patch(&key, vs, config)? {
-                changes.push(Change::Patch { key, patch });
-            }
-        }
-        if let Some((key, patch)) =
-            dr.and_then(|(key, rule, config)| Some((key, destination_rule::release(rule, config)?)))
-        {
-            changes.push(Change::Patch { key, patch });
-        }
-        Ok(changes)
+        let pass = |mode| Pass {
+            mode,
+            skip_missing: true,
+            vs_first: false,
+        };
+        // Without a hash (the Rollout is gone) the DestinationRule stays as it is: the
+        // controller's journal restores its labels.
+        let full_mode = Mode {
+            hashes: !stable_hash.is_empty(),
+            ..Mode::FULL
+        };
+        let full = self.plan_pass(&released, pass(full_mode), objects)?;
+        self.delayed(desired, objects, full, |mode| {
+            self.plan_pass(&released, pass(mode), objects)
+        })
     }
 
     fn observe(

@@ -56,10 +56,7 @@ fn header_route_shapes() {
             json!([{"op": "add", "path": "/spec/http/0", "value": route.clone()}])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [route, primary(80, 20)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [route, primary(80, 20)]}));
 }
 
 #[test]
@@ -77,13 +74,13 @@ fn header_route_in_subset_mode_uses_destination_rule_host_subset_and_port() {
         {"destination": {"host": "checkout", "subset": "canary", "port": {"number": 8080}}, "weight": 20}]});
     let before = objects([subset_rule(), vs(json!({"http": [weighted.clone()]}))]);
     let (_, after) = run(&router, &d, &before);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [
+    assert_vs_spec(
+        &after,
+        json!({"http": [
             header_route("beta", json!([{"headers": {"x-beta": {"exact": "on"}}}]),
                 json!({"host": "checkout.shop.svc.cluster.local", "subset": "canary", "port": {"number": 8080}})),
             weighted,
-        ]}))
+        ]}),
     );
 }
 
@@ -124,16 +121,16 @@ fn mirror_route_shape_and_weight_sync() {
         &d,
         &objects([vs(json!({"http": [weighted(100, 0)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [mirror(json!(100), Value::Null), weighted(100, 0)]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [mirror(json!(100), Value::Null), weighted(100, 0)]}),
     );
     d.canary.weight = 40;
     d.stable.weight = 60;
     let (changes, after) = run(&router, &d, &after);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [mirror(json!(60), json!(40)), weighted(60, 40)]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [mirror(json!(60), json!(40)), weighted(60, 40)]}),
     );
     // Weights of the user route first (original indexes), then the mirror route in place.
     let ops = serde_json::to_value(&changes).unwrap()[0]["patch"].clone();
@@ -162,13 +159,13 @@ fn mirror_route_default_percentage_and_empty_match_block() {
         &d,
         &objects([vs(json!({"http": [primary(90, 10)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [
+    assert_vs_spec(
+        &after,
+        json!({"http": [
             {"name": "m", "match": [{}], "route": [dest("stable-svc", 90), dest("canary-svc", 10)],
              "mirror": {"host": "canary-svc"}, "mirrorPercentage": {"value": 100}},
             primary(90, 10),
-        ]}))
+        ]}),
     );
 }
 
@@ -280,9 +277,9 @@ fn managed_routes_follow_managed_routes_order_and_removal() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [h("first"), h("second"), user_a.clone(), primary(80, 20)]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [h("first"), h("second"), user_a.clone(), primary(80, 20)]}),
     );
     // "first" removed, "second" left as programmed.
     d.managed_routes = vec![absent("first"), unchanged("second")];
@@ -297,18 +294,15 @@ fn managed_routes_follow_managed_routes_order_and_removal() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [h("second"), user_a.clone(), primary(80, 20)]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [h("second"), user_a.clone(), primary(80, 20)]}),
     );
     // Completion: everything Absent → the user's VirtualService again.
     let mut done = desired(0);
     done.managed_routes = vec![absent("first"), absent("second")];
     let (_, after) = run(&router, &done, &after);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [user_a, primary(100, 0)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [user_a, primary(100, 0)]}));
 }
 
 #[test]
@@ -326,11 +320,11 @@ fn reordering_never_duplicates_unnamed_routes() {
             json!({"http": [u1.clone(), primary(80, 20), u2.clone()]}),
         )]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [
+    assert_vs_spec(
+        &after,
+        json!({"http": [
             header_route("h", json!([{"headers": {"x": {"exact": "1"}}}]), json!({"host": "canary-svc"})),
-            u1, primary(80, 20), u2]}))
+            u1, primary(80, 20), u2]}),
     );
 }
 
@@ -356,10 +350,7 @@ fn duplicate_managed_routes_collapse_to_one() {
         &d,
         &objects([vs(json!({"http": [stale.clone(), primary(80, 20), stale]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [fresh, primary(80, 20)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [fresh, primary(80, 20)]}));
 }
 
 #[test]
@@ -417,10 +408,7 @@ fn hold_removes_absent_routes_but_adds_nothing() {
         &d,
         &objects([vs(json!({"http": [old, primary(80, 20)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [primary(80, 20)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [primary(80, 20)]}));
 }
 
 #[test]
@@ -456,7 +444,7 @@ fn user_match_fields_and_delegate_fields_are_never_rewritten() {
             json!({"host": "canary-svc"}),
         ),
     );
-    assert_eq!(after.get(&vs_key()).unwrap(), &vs(expected));
+    assert_vs_spec(&after, expected);
 }
 
 #[test]

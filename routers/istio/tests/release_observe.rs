@@ -1,73 +1,150 @@
 //! `release` (hand the objects back) and `observe` (weights read back).
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod common;
 
 use common::*;
 use pretty_assertions::assert_eq;
-use rollout_router_core::{ObservedWeights, Router, RouterError, WeightDestination};
-use rollout_router_istio::ReleaseContext;
-use serde_json::json;
+use rollout_router_core::{DesiredTraffic, ObservedWeights, Router, RouterError, WeightCase};
+use serde_json::{Value, json};
 
-fn wd(weight: i32, service: &str, hash: &str) -> WeightDestination {
-    WeightDestination {
-        weight,
-        service_name: service.into(),
-        pod_template_hash: hash.into(),
+/// What the controller releases with in case (a): the engine's desired state once the Rollout
+/// completed (hashes `s2`/`s2`) — canary 0, managed routes absent.
+fn completed(managed: &[&str]) -> DesiredTraffic {
+    let mut d = with_hashes(desired(0), "s2", "s2");
+    d.case = WeightCase::B;
+    d.managed_routes = managed.iter().map(|n| absent(n)).collect();
+    d
+}
+
+/// Case (b): rebuilt from the snapshot after the Rollout was deleted: no hashes.
+fn snapshot(managed: &[&str]) -> DesiredTraffic {
+    with_hashes(completed(managed), "", "")
+}
+
+fn pure_subset(mut d: DesiredTraffic) -> DesiredTraffic {
+    d.canary.service_name.clear();
+    d.stable.service_name.clear();
+    d
+}
+
+/// Releases, applies, and checks that releasing again changes nothing.
+fn release(
+    router: &rollout_router_istio::IstioRouter,
+    d: &DesiredTraffic,
+    before: &rollout_router_core::ObjectSet,
+) -> (
+    Vec<rollout_router_core::Change>,
+    rollout_router_core::ObjectSet,
+) {
+    let changes = router.release(d, before).unwrap();
+    let mut after = before.clone();
+    after.apply_all(&changes).unwrap();
+    assert_eq!(
+        router.release(d, &after),
+        Ok(vec![]),
+        "release is idempotent"
+    );
+    (changes, after)
+}
+
+fn rule(canary: Option<&str>, stable: Option<&str>) -> Value {
+    let labels = |h: Option<&str>| match h {
+        Some(h) => json!({"app": "checkout", "rollouts-pod-template-hash": h}),
+        None => json!({"app": "checkout"}),
+    };
+    dr(json!({"host": "checkout", "subsets": [
+        {"name": "canary", "labels": labels(canary)}, {"name": "stable", "labels": labels(stable)},
+        {"name": "other", "labels": {"rollouts-pod-template-hash": "keep"}}]}))
+}
+
+fn subset_primary(stable: i64, canary: i64) -> Value {
+    vs(json!({"http": [{"name": "primary", "route": [
+        sdest("checkout", "stable", stable), sdest("checkout", "canary", canary)]}]}))
+}
+
+#[test]
+fn release_host_level_returns_to_stable_and_removes_only_named_routes() {
+    let router = host_router(vs_ref("checkout", &["primary"]));
+    let user = json!({"name": "static", "route": [dest("cdn", 100)]});
+    let unnamed = json!({"name": "not-listed", "route": [dest("canary-svc", 100)]});
+    let before = objects([vs(json!({"http": [
+        {"name": "h", "route": [{"destination": {"host": "canary-svc"}, "weight": 100}]},
+        unnamed.clone(),
+        user.clone(),
+        {"name": "primary", "route": [dest("stable-svc", 50), dest("canary-svc", 40), dest("exp", 10)]}]}))]);
+    for d in [completed(&["h"]), snapshot(&["h"])] {
+        let (_, after) = release(&router, &d, &before);
+        assert_vs_spec(
+            &after,
+            json!({"http": [unnamed.clone(), user.clone(), primary(100, 0)]}),
+        );
+        // Nothing to hand back when the objects are gone.
+        assert_eq!(router.release(&d, &objects([])), Ok(vec![]));
     }
 }
 
 #[test]
-fn release_host_level_returns_to_stable_and_removes_managed_routes() {
-    let router =
-        host_router(vs_ref("checkout", &["primary"])).with_release_context(ReleaseContext {
-            canary_service: "canary-svc".into(),
-            stable_service: "stable-svc".into(),
-            managed_routes: vec!["h".into()],
-        });
-    let user = json!({"name": "static", "route": [dest("cdn", 100)]});
-    let before = objects([vs(json!({"http": [
-        {"name": "h", "route": [{"destination": {"host": "canary-svc"}, "weight": 100}]},
-        user.clone(),
-        {"name": "primary", "route": [dest("stable-svc", 50), dest("canary-svc", 40), dest("exp", 10)]}]}))]);
-    let changes = router.release(&rollout(), &before).unwrap();
-    let mut after = before.clone();
-    after.apply_all(&changes).unwrap();
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [user, primary(100, 0)]}))
-    );
-    assert_eq!(router.release(&rollout(), &after).unwrap(), vec![]);
-    // Nothing to hand back when the objects are gone.
-    assert_eq!(router.release(&rollout(), &objects([])).unwrap(), vec![]);
+fn release_after_completion_points_both_subsets_at_the_stable_hash() {
+    // Case (a): the steady state of spec 10 §6.4; the DestinationRule first, so the canary's
+    // share moves to a stable subset that already selects the new pods.
+    let router = subset_router(vs_ref("checkout", &["primary"]));
+    let before = objects([rule(Some("s2"), Some("s1")), subset_primary(0, 100)]);
+    let (changes, after) = release(&router, &pure_subset(completed(&[])), &before);
+    assert_eq!(kinds(&changes), ["DestinationRule", "VirtualService"]);
+    assert_dr(&after, rule(Some("s2"), Some("s2")));
+    assert_vs(&after, subset_primary(100, 0));
 }
 
 #[test]
-fn release_subset_level_removes_the_hash_labels_only() {
+fn release_without_hashes_leaves_the_destination_rule_alone() {
+    // Case (b): the controller's journal restores the labels; only the weights move.
     let router = subset_router(vs_ref("checkout", &["primary"]));
-    let rule = |c: Option<&str>, s: Option<&str>| {
-        let labels = |h: Option<&str>| match h {
-            Some(h) => json!({"app": "checkout", "rollouts-pod-template-hash": h}),
-            None => json!({"app": "checkout"}),
-        };
-        dr(json!({"host": "checkout", "subsets": [
-            {"name": "canary", "labels": labels(c)}, {"name": "stable", "labels": labels(s)},
-            {"name": "other", "labels": {"rollouts-pod-template-hash": "keep"}}]}))
-    };
+    let before = objects([rule(Some("c1"), Some("s1")), subset_primary(70, 30)]);
+    let (changes, after) = release(&router, &pure_subset(snapshot(&[])), &before);
+    assert_eq!(kinds(&changes), ["VirtualService"]);
+    assert_dr(&after, rule(Some("c1"), Some("s1")));
+    assert_vs(&after, subset_primary(100, 0));
+}
+
+#[test]
+fn release_tolerates_missing_objects() {
+    let router = subset_router(vs_ref("checkout", &["primary"]));
+    let d = pure_subset(completed(&[]));
+    // No DestinationRule: the VirtualService is still handed back.
+    let (_, after) = release(&router, &d, &objects([subset_primary(70, 30)]));
+    assert_vs(&after, subset_primary(100, 0));
+    // No VirtualService: the DestinationRule still is.
+    let (_, after) = release(&router, &d, &objects([rule(Some("s2"), Some("s1"))]));
+    assert_dr(&after, rule(Some("s2"), Some("s2")));
+}
+
+#[test]
+fn release_waits_like_plan_under_the_delay_rule() {
+    // Promoted, but a pod of the new stable ReplicaSet is not ready: managed routes go, the
+    // subsets and weights wait (spec 10 §6.1).
+    let router = subset_router(vs_ref("checkout", &["primary"]));
+    let header = json!({"name": "h", "route": [{"destination": {"host": "checkout", "subset": "canary"}, "weight": 100}]});
     let before = objects([
-        rule(Some("c1"), Some("s1")),
-        vs(json!({"http": [{"name": "primary", "route": [
-        sdest("checkout", "stable", 70), sdest("checkout", "canary", 30)]}]})),
+        rule(Some("s2"), Some("s1")),
+        vs(json!({"http": [header, {"name": "primary", "route": [
+            sdest("checkout", "stable", 0), sdest("checkout", "canary", 100)]}]})),
     ]);
-    let changes = router.release(&rollout(), &before).unwrap();
+    let d = with_replica_sets(
+        pure_subset(completed(&["h"])),
+        vec![rs("ro-s2", "s2", 3, 2), rs("ro-s1", "s1", 3, 3)],
+        false,
+    );
+    let changes = router.release(&d, &before).unwrap();
     let mut after = before.clone();
     after.apply_all(&changes).unwrap();
-    assert_eq!(after.get(&dr_key()).unwrap(), &rule(None, None));
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(
-            json!({"http": [{"name": "primary", "route": [sdest("checkout", "stable", 100), sdest("checkout", "canary", 0)]}]})
-        )
-    );
+    assert_vs(&after, subset_primary(0, 100));
+    assert_eq!(router.release(&d, &after), waiting("ro-s2"));
+    let mut ready = d.clone();
+    ready.replica_sets[0].available_replicas = 3;
+    let (_, after) = release(&router, &ready, &after);
+    assert_dr(&after, rule(Some("s2"), Some("s2")));
+    assert_vs(&after, subset_primary(100, 0));
 }
 
 #[test]
@@ -75,7 +152,7 @@ fn release_of_a_host_split_needs_the_service_names() {
     let router = host_router(vs_ref("checkout", &["primary"]));
     assert!(matches!(
         router.release(
-            &rollout(),
+            &pure_subset(snapshot(&[])),
             &objects([vs(json!({"http": [primary(90, 10)]}))])
         ),
         Err(RouterError::InvalidConfig { .. })

@@ -40,9 +40,9 @@ fn host_level_set_weight_20() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"hosts": ["checkout"], "http": [primary(80, 20)]}))
+    assert_vs_spec(
+        &after,
+        json!({"hosts": ["checkout"], "http": [primary(80, 20)]}),
     );
 }
 
@@ -74,9 +74,9 @@ fn zero_weight_is_written_explicitly_and_absent_weight_is_added() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"route": [dest("stable-svc", 100), dest("canary-svc", 0)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"route": [dest("stable-svc", 100), dest("canary-svc", 0)]}]}),
     );
 }
 
@@ -90,13 +90,13 @@ fn fqdn_hosts_compare_by_first_label_and_are_preserved() {
         dest(".weird", 7),
     ]}]}))]);
     let (_, after) = run(&router, &desired(40), &before);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"name": "primary", "route": [
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"name": "primary", "route": [
             dest("stable-svc.shop.svc.cluster.local", 60),
             dest("canary-svc.shop.svc.cluster.local", 40),
             dest(".weird", 7),
-        ]}]}))
+        ]}]}),
     );
 }
 
@@ -111,10 +111,10 @@ fn only_selected_named_routes_are_weighted() {
         json!({"http": [other.clone(), primary(100, 0), secondary]}),
     )]);
     let (_, after) = run(&router, &desired(10), &before);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [other, primary(90, 10),
-            {"name": "secondary", "route": [dest("canary-svc", 10), dest("stable-svc", 90)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [other, primary(90, 10),
+            {"name": "secondary", "route": [dest("canary-svc", 10), dest("stable-svc", 90)]}]}),
     );
 }
 
@@ -191,10 +191,7 @@ fn single_named_route_is_inferred() {
         &desired(30),
         &objects([vs(json!({"http": [primary(100, 0)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [primary(70, 30)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [primary(70, 30)]}));
 }
 
 #[test]
@@ -208,10 +205,7 @@ fn inferred_route_next_to_managed_routes_keeps_being_weighted() {
                     "route": [{"destination": {"host": "canary-svc"}, "weight": 100}]});
     let before = objects([vs(json!({"http": [h1.clone(), primary(100, 0)]}))]);
     let (_, after) = run(&router, &d, &before);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [h1, primary(50, 50)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [h1, primary(50, 50)]}));
 }
 
 #[test]
@@ -243,10 +237,10 @@ fn experiment_destinations_are_appended_in_service_order() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"name": "primary", "route": [
-            dest("stable-svc", 65), dest("canary-svc", 20), dest("ro-exp-svc", 10), dest("zz-exp-svc", 5)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"name": "primary", "route": [
+            dest("stable-svc", 65), dest("canary-svc", 20), dest("ro-exp-svc", 10), dest("zz-exp-svc", 5)]}]}),
     );
 }
 
@@ -275,10 +269,10 @@ fn ended_experiment_destinations_are_deleted_from_the_end() {
             ])
         )]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"name": "primary", "route": [
-            dest("stable-svc", 80), dest("canary-svc", 20), dest("idle", 0)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"name": "primary", "route": [
+            dest("stable-svc", 80), dest("canary-svc", 20), dest("idle", 0)]}]}),
     );
 }
 
@@ -298,10 +292,10 @@ fn duplicate_experiment_services_collapse_and_empty_names_are_skipped() {
         &d,
         &objects([vs(json!({"http": [primary(100, 0)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"name": "primary", "route": [
-            dest("stable-svc", 65), dest("canary-svc", 20), dest("exp", 10)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"name": "primary", "route": [
+            dest("stable-svc", 65), dest("canary-svc", 20), dest("exp", 10)]}]}),
     );
 }
 
@@ -325,10 +319,10 @@ fn additional_subset_weights_are_kept_and_stable_is_floored() {
                 sdest("checkout", "stable", 90), sdest("checkout", "canary", 0), sdest("checkout", "legacy", legacy)]}]})),
         ]);
         let (_, after) = run(&router, &subset_desired(canary), &before);
-        assert_eq!(
-            after.get(&vs_key()).unwrap(),
-            &vs(json!({"http": [{"name": "primary", "route": [
-                sdest("checkout", "stable", stable), sdest("checkout", "canary", canary.into()), sdest("checkout", "legacy", legacy)]}]}))
+        assert_vs_spec(
+            &after,
+            json!({"http": [{"name": "primary", "route": [
+                sdest("checkout", "stable", stable), sdest("checkout", "canary", canary.into()), sdest("checkout", "legacy", legacy)]}]}),
         );
     }
 }
@@ -412,11 +406,9 @@ fn single_tls_and_tcp_routes_without_config() {
                 ])
             )]
         );
-        assert_eq!(
-            after.get(&vs_key()).unwrap(),
-            &vs(
-                json!({section: [{"match": [{"port": 3000}], "route": [dest("stable-svc", 90), dest("canary-svc", 10)]}]})
-            )
+        assert_vs_spec(
+            &after,
+            json!({section: [{"match": [{"port": 3000}], "route": [dest("stable-svc", 90), dest("canary-svc", 10)]}]}),
         );
     }
 }
@@ -440,7 +432,7 @@ fn tcp_routes_by_port() {
     );
     let mut expected = spec.clone();
     expected["tcp"][1]["route"] = json!([dest("stable-svc", 95), dest("canary-svc", 5)]);
-    assert_eq!(after.get(&vs_key()).unwrap(), &vs(expected));
+    assert_vs_spec(&after, expected);
     assert_eq!(
         host_router(config(5000)).plan(&desired(5), &objects([vs(spec)])),
         Err(invalid(
@@ -495,10 +487,7 @@ fn several_virtual_services_with_namespace_references() {
         changes.iter().map(|c| c.key().clone()).collect::<Vec<_>>(),
         vec![vs_key(), edge_key.clone()]
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [primary(50, 50)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [primary(50, 50)]}));
     assert_eq!(
         after.get(&edge_key).unwrap(),
         &vs_named(
@@ -550,9 +539,9 @@ fn ping_pong_services_when_canary_and_stable_are_empty() {
         json!({"http": [{"name": "primary", "route": [dest("ping", 100), dest("pong", 0)]}]}),
     )]);
     let (_, after) = run(&router, &d, &before);
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [{"name": "primary", "route": [dest("ping", 0), dest("pong", 100)]}]}))
+    assert_vs_spec(
+        &after,
+        json!({"http": [{"name": "primary", "route": [dest("ping", 0), dest("pong", 100)]}]}),
     );
     // Promotion swaps the roles: the 100 % Service is now stable, no traffic moves.
     d.ping_pong = Some(PingPongServices {
@@ -577,10 +566,7 @@ fn canary_and_stable_services_win_over_ping_pong() {
         &d,
         &objects([vs(json!({"http": [primary(100, 0)]}))]),
     );
-    assert_eq!(
-        after.get(&vs_key()).unwrap(),
-        &vs(json!({"http": [primary(90, 10)]}))
-    );
+    assert_vs_spec(&after, json!({"http": [primary(90, 10)]}));
 }
 
 #[test]

@@ -93,12 +93,14 @@ impl Router for NginxRouter {
         plan::Planner::new(&self.config)?.plan(desired, objects)
     }
 
+    /// Deletes the canary Ingress this Rollout controls; only `desired.rollout` matters (the
+    /// stable Ingress is never written, so there is nothing else to hand back).
     fn release(
         &self,
-        rollout: &RolloutRef,
+        desired: &DesiredTraffic,
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
-        Ok(plan::release(&self.config, rollout, objects))
+        Ok(plan::release(&self.config, &desired.rollout, objects))
     }
 
     fn observe(

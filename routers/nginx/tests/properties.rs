@@ -217,7 +217,7 @@ proptest! {
             set = after;
         }
         // Handing back deletes exactly the canary Ingress.
-        let released = router.release(&rollout(), &set).unwrap();
+        let released = router.release(&snapshot(), &set).unwrap();
         set.apply_all(&released).unwrap();
         prop_assert_eq!(set, objects([stable]));
     }

@@ -111,7 +111,7 @@ fn s4_foreign_canary_ingress_is_never_adopted_spec40_47() {
         assert_eq!(router().plan(&desired(50), &set), Err(expected.clone()));
         assert_eq!(router().observe(&desired(50), &set), Err(expected));
         // Release leaves it alone: it never was rollout-router's.
-        assert_eq!(router().release(&rollout(), &set), Ok(Vec::new()));
+        assert_eq!(router().release(&snapshot(), &set), Ok(Vec::new()));
     }
 }
 
@@ -377,7 +377,12 @@ fn s6_deleted_canary_ingress_is_recreated() {
 #[test]
 fn s6_release_deletes_the_canary_ingress_with_its_uid_spec40_42_fixed() {
     // Argo leaves the canary Ingress behind when trafficRouting is removed (#4751).
-    let changes = router().release(&rollout(), &state(20)).unwrap();
+    let changes = router().release(&snapshot(), &state(20)).unwrap();
+    // The engine's settled state (case (a)) releases the same way.
+    assert_eq!(
+        router().release(&desired(0), &state(20)),
+        Ok(changes.clone())
+    );
     assert_eq!(
         changes,
         [Change::Delete {
@@ -389,7 +394,7 @@ fn s6_release_deletes_the_canary_ingress_with_its_uid_spec40_42_fixed() {
     set.apply_all(&changes).unwrap();
     assert_eq!(set, objects([stable_ingress()]));
     // Nothing left to release.
-    assert_eq!(router().release(&rollout(), &set), Ok(Vec::new()));
+    assert_eq!(router().release(&snapshot(), &set), Ok(Vec::new()));
 }
 
 #[test]
@@ -422,7 +427,7 @@ fn s6_canary_of_an_unconfigured_stable_ingress_is_deleted() {
     assert_eq!(router().plan(&desired(20), &set), Ok(vec![delete.clone()]));
     assert_eq!(router().plan(&held(desired(20)), &set), Ok(Vec::new()));
     assert_eq!(
-        router().release(&rollout(), &set),
+        router().release(&snapshot(), &set),
         Ok(vec![
             Change::Delete {
                 key: canary_key(),

@@ -60,6 +60,13 @@ pub enum Error {
         name: String,
         message: String,
     },
+    /// 409 from server-side apply: the apply would change fields other managers own.
+    #[error("{message}")]
+    ApplyConflict {
+        message: String,
+        /// `(field, "conflict with \"owner\"")`, the `FieldManagerConflict` causes.
+        causes: Vec<(String, String)>,
+    },
     /// 400.
     #[error("{0}")]
     BadRequest(String),
@@ -156,7 +163,7 @@ impl Error {
     pub fn code(&self) -> u16 {
         match self {
             Self::NotFound { .. } | Self::NoRoute | Self::UnknownKind { .. } => 404,
-            Self::AlreadyExists { .. } | Self::Conflict { .. } => 409,
+            Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict { .. } => 409,
             Self::BadRequest(_) => 400,
             Self::Invalid { .. } | Self::InvalidCrd { .. } => 422,
             Self::Forbidden { .. } => 403,
@@ -182,7 +189,7 @@ impl Error {
         match self {
             Self::NotFound { .. } | Self::NoRoute | Self::UnknownKind { .. } => "NotFound",
             Self::AlreadyExists { .. } => "AlreadyExists",
-            Self::Conflict { .. } => "Conflict",
+            Self::Conflict { .. } | Self::ApplyConflict { .. } => "Conflict",
             Self::BadRequest(_) => "BadRequest",
             Self::Invalid { .. } | Self::InvalidCrd { .. } => "Invalid",
             Self::Forbidden { .. } => "Forbidden",
@@ -217,6 +224,15 @@ impl Error {
                     d["group"] = json!(resource.group);
                 }
                 Some(d)
+            }
+            Self::ApplyConflict { causes, .. } => {
+                let causes: Vec<Value> = causes
+                    .iter()
+                    .map(|(field, message)| {
+                        json!({"type": "FieldManagerConflict", "message": message, "field": field})
+                    })
+                    .collect();
+                Some(json!({ "causes": causes }))
             }
             _ => None,
         };

@@ -9,12 +9,13 @@ use futures::StreamExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::discovery;
 use crate::error::Error;
+use crate::managed::{self, FieldManager};
 use crate::object;
 use crate::patch::{self, PatchType};
 use crate::registry::{DeleteOptions, Deleted, ListOptions, WriteOptions};
@@ -233,6 +234,7 @@ pub(crate) async fn handle(
     let params = Params::parse(&query);
     let content_type = header(&parts, CONTENT_TYPE).to_string();
     let accept = header(&parts, ACCEPT).to_string();
+    let user_agent = header(&parts, USER_AGENT).to_string();
     let route = route(&path);
 
     let (rp, verb) = match &route {
@@ -278,6 +280,7 @@ pub(crate) async fn handle(
             params: &params,
             content_type: &content_type,
             accept: &accept,
+            user_agent: &user_agent,
             body: &bytes,
             expire_watch: decision.expire_watch,
         };
@@ -300,6 +303,7 @@ struct Call<'a> {
     params: &'a Params,
     content_type: &'a str,
     accept: &'a str,
+    user_agent: &'a str,
     body: &'a [u8],
     expire_watch: bool,
 }
@@ -347,9 +351,17 @@ impl Call<'_> {
     }
 
     fn write_options(&self) -> WriteOptions {
+        let name = match self.params.get("fieldManager").filter(|m| !m.is_empty()) {
+            Some(m) => m.to_string(),
+            None => managed::default_manager(self.user_agent),
+        };
         WriteOptions {
             dry_run: self.params.dry_run(),
             keep_status: false,
+            manager: FieldManager {
+                name,
+                force: self.params.flag("force"),
+            },
         }
     }
 
@@ -476,14 +488,14 @@ impl Call<'_> {
             Verb::Create => {
                 let obj = decode_object(self.content_type, self.body)?;
                 let opts = self.write_options();
-                let created = shared.write(|s| s.create(&rt, version, namespace, obj, opts))?;
+                let created = shared.write(|s| s.create(&rt, version, namespace, obj, &opts))?;
                 Ok(json_response(201, &created))
             }
             Verb::Update => {
                 let obj = decode_object(self.content_type, self.body)?;
                 let opts = self.write_options();
-                let updated =
-                    shared.write(|s| s.update(&rt, version, namespace, name, obj, status, opts))?;
+                let updated = shared
+                    .write(|s| s.update(&rt, version, namespace, name, obj, status, &opts))?;
                 Ok(json_response(200, &updated))
             }
             Verb::Patch => {
@@ -497,11 +509,18 @@ impl Call<'_> {
                         message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
                     });
                 }
+                if patch_type != PatchType::Apply && self.params.get("force").is_some() {
+                    return Err(Error::Invalid {
+                        resource: rt.group_resource(),
+                        name: name.to_string(),
+                        message: "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch".into(),
+                    });
+                }
                 let body = patch::parse_body(patch_type, self.body)?;
                 let opts = self.write_options();
                 let (obj, created) = shared.write(|s| {
                     s.patch(
-                        &rt, version, namespace, name, patch_type, &body, status, opts,
+                        &rt, version, namespace, name, patch_type, &body, status, &opts,
                     )
                 })?;
                 Ok(json_response(if created { 201 } else { 200 }, &obj))

@@ -1,7 +1,7 @@
 //! PATCH bodies: RFC 6902 JSON Patch, RFC 7386 JSON merge patch, strategic merge patch (merge
 //! semantics plus the list merge keys and `$patch`/`$setElementOrder`/`$retainKeys`/
-//! `$deleteFromPrimitiveList` directives kubectl sends for the built-in kinds we serve) and a
-//! simplified server-side apply (merge of the applied configuration, no field ownership).
+//! `$deleteFromPrimitiveList` directives kubectl sends for the built-in kinds we serve) and
+//! server-side apply's merge of the applied configuration (field ownership: `managed.rs`).
 
 use serde_json::{Map, Value};
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::crd;
 use crate::error::{Error, GroupResource};
+use crate::managed::{self, FieldManager, Scope};
 use crate::object;
 use crate::patch::{self, PatchType};
 use crate::resource::{ResourceType, Resources};
@@ -32,12 +33,14 @@ pub(crate) struct State {
 }
 
 /// Options of a write.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct WriteOptions {
     /// `dryRun=All`: run every check, store nothing.
     pub dry_run: bool,
     /// Keep `status` on create (test seeding; the API drops it for types with a status subresource).
     pub keep_status: bool,
+    /// Who writes (`fieldManager`, `force`), for `metadata.managedFields`.
+    pub manager: FieldManager,
 }
 
 /// `DeleteOptions`, from the body and the query.
@@ -156,6 +159,47 @@ fn is_held(rt: &ResourceType, obj: &Value) -> bool {
         || (is_namespace_type(rt) && !namespace_finalizers(obj).is_empty())
 }
 
+/// The field manager's view of a write.
+fn ownership<'a>(
+    rt: &ResourceType,
+    version: &str,
+    status: bool,
+    opts: &'a WriteOptions,
+    applied: Option<&'a Value>,
+) -> managed::Write<'a> {
+    managed::Write {
+        manager: &opts.manager,
+        applied,
+        scope: Scope {
+            status_subresource: rt.status_subresource,
+            status_write: status,
+        },
+        api_version: rt.api_version(version),
+    }
+}
+
+/// Records a write in `new`'s `managedFields`; an unforced apply that would change another
+/// manager's fields is a `409 Conflict`.
+fn record_ownership(
+    rt: &ResourceType,
+    version: &str,
+    old: Option<&Value>,
+    new: &mut Value,
+    status: bool,
+    opts: &WriteOptions,
+    applied: Option<&Value>,
+) -> Result<(), Error> {
+    ownership(rt, version, status, opts, applied)
+        .record(old, new)
+        .map_err(|conflicts| Error::ApplyConflict {
+            message: managed::conflict_message(&conflicts),
+            causes: conflicts
+                .into_iter()
+                .map(|c| (c.field, format!("conflict with {}", c.owner)))
+                .collect(),
+        })
+}
+
 fn check_type_meta(rt: &ResourceType, version: &str, obj: &Value) -> Result<(), Error> {
     let expected = rt.api_version(version);
     if let Some(av) = obj
@@ -262,8 +306,21 @@ impl State {
         rt: &ResourceType,
         version: &str,
         namespace: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, Error> {
+        self.create_with(rt, version, namespace, obj, opts, None)
+    }
+
+    /// POST, or the create of a server-side apply (`applied` is then its configuration).
+    fn create_with(
+        &mut self,
+        rt: &ResourceType,
+        version: &str,
+        namespace: Option<&str>,
         mut obj: Value,
-        opts: WriteOptions,
+        opts: &WriteOptions,
+        applied: Option<&Value>,
     ) -> Result<Value, Error> {
         if !obj.is_object() {
             return Err(Error::BadRequest("the object must be a JSON object".into()));
@@ -348,6 +405,7 @@ impl State {
             "deletionGracePeriodSeconds",
             "selfLink",
             "generation",
+            "managedFields",
         ] {
             object::remove_meta(&mut obj, field);
         }
@@ -377,6 +435,7 @@ impl State {
                 self.resources.register(served);
             }
         }
+        record_ownership(rt, version, None, &mut obj, false, opts, applied)?;
         if opts.dry_run {
             return Ok(present(rt, version, &obj));
         }
@@ -394,7 +453,7 @@ impl State {
         name: &str,
         obj: Value,
         status: bool,
-        opts: WriteOptions,
+        opts: &WriteOptions,
     ) -> Result<Value, Error> {
         if !obj.is_object() {
             return Err(Error::BadRequest("the object must be a JSON object".into()));
@@ -440,7 +499,7 @@ impl State {
             }
             _ => {}
         }
-        self.write_update(rt, version, key, &current, obj, status, opts)
+        self.write_update(rt, version, key, &current, obj, status, opts, None)
     }
 
     /// The common tail of PUT and PATCH: apply kube-apiserver's update strategy and store.
@@ -453,7 +512,8 @@ impl State {
         current: &Arc<Value>,
         obj: Value,
         status: bool,
-        opts: WriteOptions,
+        opts: &WriteOptions,
+        applied: Option<&Value>,
     ) -> Result<Value, Error> {
         let current_v = present(rt, version, current);
         let mut new = if status {
@@ -533,6 +593,15 @@ impl State {
                 self.resources.register(served);
             }
         }
+        record_ownership(
+            rt,
+            version,
+            Some(&current_v),
+            &mut new,
+            status,
+            opts,
+            applied,
+        )?;
         if new == current_v {
             // kube-apiserver skips the storage write of a no-op update: same resourceVersion, no event.
             return Ok(current_v);
@@ -560,7 +629,7 @@ impl State {
         patch_type: PatchType,
         patch_body: &Value,
         status: bool,
-        opts: WriteOptions,
+        opts: &WriteOptions,
     ) -> Result<(Value, bool), Error> {
         if patch_type == PatchType::StrategicMerge && rt.custom {
             return Err(Error::UnsupportedMediaType(
@@ -568,25 +637,33 @@ impl State {
                     .into(),
             ));
         }
+        // An apply configuration carries no ownership of its own: the server records it.
+        let mut applied = patch_body.clone();
+        if patch_type == PatchType::Apply {
+            object::remove_meta(&mut applied, "managedFields");
+        }
+        let patch_body = &applied;
+        let applied = (patch_type == PatchType::Apply).then_some(patch_body);
         let key = Self::key(rt, namespace, name);
         let Some(current) = self.store.get(&key) else {
             if patch_type == PatchType::Apply && !status {
                 let mut obj = patch_body.clone();
                 object::set_meta(&mut obj, "name", Value::String(name.to_string()));
                 return self
-                    .create(rt, version, namespace, obj, opts)
+                    .create_with(rt, version, namespace, obj, opts, applied)
                     .map(|o| (o, true));
             }
             return Err(Self::not_found(rt, name));
         };
         let current_v = present(rt, version, &current);
-        let patched = patch::apply(
+        let mut patched = patch::apply(
             patch_type,
             &current_v,
             patch_body,
             &rt.group_resource(),
             name,
         )?;
+        ownership(rt, version, status, opts, applied).prune(&current_v, &mut patched);
         if !patched.is_object() {
             return Err(Error::BadRequest(
                 "the patched object is not a JSON object".into(),
@@ -613,7 +690,7 @@ impl State {
                     message: "the object has been modified; please apply your changes to the latest version and try again".into(),
                 });
         }
-        self.write_update(rt, version, key, &current, patched, status, opts)
+        self.write_update(rt, version, key, &current, patched, status, opts, applied)
             .map(|o| (o, false))
     }
 

@@ -1,9 +1,11 @@
 //! The request log: every request the server answered, with its verb, resource, body and status,
-//! so tests can assert write counts ("no write in steady state", "one PATCH per changed object").
+//! so tests can assert write counts ("no write in steady state", "one PATCH per changed object")
+//! and derive the RBAC rules a client needs from what it did.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 
 /// Kubernetes API verbs, as in audit logs and RBAC.
@@ -49,8 +51,9 @@ impl fmt::Display for Verb {
     }
 }
 
-/// One answered request. Discovery and other non-resource requests have `resource: None` and
-/// verb `Get`.
+/// One answered request, described as kube-apiserver's authorizer sees it (`RequestInfo`): the
+/// RBAC verb, API group, resource, subresource, namespace and name, plus the answer's status.
+/// Discovery and other non-resource requests have `resource: None` and verb `Get`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestRecord {
     /// Position in the log, from 0.
@@ -233,4 +236,75 @@ impl RequestLog {
         }
         out
     }
+}
+
+/// One RBAC rule: the verbs a client used on a resource (or `resource/subresource`) of a group.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RbacRule {
+    /// API group, `""` for core.
+    pub group: String,
+    /// `leases`, or `rollouts/status` for a subresource, as RBAC names it.
+    pub resource: String,
+    /// In RBAC's usual order (get, list, watch, create, update, patch, delete, deletecollection).
+    pub verbs: BTreeSet<Verb>,
+}
+
+impl RbacRule {
+    /// The verbs as RBAC spells them.
+    pub fn verb_names(&self) -> Vec<&'static str> {
+        self.verbs.iter().map(|v| v.as_str()).collect()
+    }
+
+    /// The rule as a `rbac.authorization.k8s.io/v1` `PolicyRule` (for a ClusterRole or Role).
+    pub fn to_policy_rule(&self) -> PolicyRule {
+        PolicyRule {
+            api_groups: Some(vec![self.group.clone()]),
+            resources: Some(vec![self.resource.clone()]),
+            verbs: self.verb_names().into_iter().map(str::to_string).collect(),
+            ..PolicyRule::default()
+        }
+    }
+}
+
+impl fmt::Display for RbacRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = if self.group.is_empty() {
+            "\"\""
+        } else {
+            &self.group
+        };
+        write!(
+            f,
+            "{group} {}: {}",
+            self.resource,
+            self.verb_names().join(",")
+        )
+    }
+}
+
+/// Folds requests into RBAC rules, one per group and `resource[/subresource]`, sorted by group
+/// then resource. Non-resource requests (discovery, `/version`) are left out: RBAC grants those
+/// through `nonResourceURLs`, which the default `system:discovery` role already covers. Every
+/// request counts, whatever its answer: a denied or failed request was still attempted.
+pub fn rbac_rules<'a>(records: impl IntoIterator<Item = &'a RequestRecord>) -> Vec<RbacRule> {
+    let mut rules: BTreeMap<(String, String), BTreeSet<Verb>> = BTreeMap::new();
+    for r in records {
+        let Some(resource) = r.resource.as_ref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let resource = match &r.subresource {
+            Some(sub) => format!("{resource}/{sub}"),
+            None => resource.clone(),
+        };
+        let group = r.group.clone().unwrap_or_default();
+        rules.entry((group, resource)).or_default().insert(r.verb);
+    }
+    rules
+        .into_iter()
+        .map(|((group, resource), verbs)| RbacRule {
+            group,
+            resource,
+            verbs,
+        })
+        .collect()
 }

@@ -26,7 +26,7 @@ use crate::gc;
 use crate::http;
 use crate::kubeconfig;
 use crate::registry::{DeleteOptions, State, WriteOptions};
-use crate::requests::{LogMark, RequestLog, RequestMatch, RequestRecord, Verb};
+use crate::requests::{LogMark, RbacRule, RequestLog, RequestMatch, RequestRecord, Verb};
 use crate::resource::{ResourceType, split_api_version};
 
 /// How to run a server.
@@ -187,7 +187,7 @@ impl TestApiServer {
             for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
                 if let Some(rt) = &ns {
                     let obj = serde_json::json!({ "metadata": { "name": name } });
-                    state.create(rt, "v1", None, obj, WriteOptions::default())?;
+                    state.create(rt, "v1", None, obj, &WriteOptions::default())?;
                 }
             }
         }
@@ -284,7 +284,7 @@ impl TestApiServer {
             crate::object::remove_meta(&mut value, "resourceVersion");
             match state.get(&crd_rt, "v1", None, &name) {
                 Err(_) => state
-                    .create(&crd_rt, "v1", None, value, WriteOptions::default())
+                    .create(&crd_rt, "v1", None, value, &WriteOptions::default())
                     .map(drop),
                 Ok(current) => {
                     if let Some(rv) = crate::object::resource_version(&current) {
@@ -302,7 +302,7 @@ impl TestApiServer {
                             &name,
                             value,
                             false,
-                            WriteOptions::default(),
+                            &WriteOptions::default(),
                         )
                         .map(drop)
                 }
@@ -349,13 +349,13 @@ impl TestApiServer {
         let namespace = crate::object::namespace(&obj).map(str::to_string);
         let name = crate::object::name(&obj).unwrap_or_default().to_string();
         let opts = WriteOptions {
-            dry_run: false,
             keep_status: true,
+            ..WriteOptions::default()
         };
         crate::object::remove_meta(&mut obj, "resourceVersion");
         self.shared.write(
             |state| match state.get(&rt, &version, namespace.as_deref(), &name) {
-                Err(_) => state.create(&rt, &version, namespace.as_deref(), obj, opts),
+                Err(_) => state.create(&rt, &version, namespace.as_deref(), obj, &opts),
                 Ok(current) => {
                     if let Some(rv) = crate::object::resource_version(&current) {
                         crate::object::set_meta(
@@ -371,7 +371,7 @@ impl TestApiServer {
                         &name,
                         obj.clone(),
                         false,
-                        opts,
+                        &opts,
                     )?;
                     if !rt.status_subresource {
                         return Ok(main);
@@ -383,7 +383,7 @@ impl TestApiServer {
                             Value::String(rv.into()),
                         );
                     }
-                    state.update(&rt, &version, namespace.as_deref(), &name, obj, true, opts)
+                    state.update(&rt, &version, namespace.as_deref(), &name, obj, true, &opts)
                 }
             },
         )
@@ -498,6 +498,12 @@ impl TestApiServer {
             .iter()
             .filter(|r| m.matches(r))
             .count()
+    }
+
+    /// The RBAC rules the requests after `mark` needed (see [`crate::rbac_rules`]): run the
+    /// code under test, then compare with the ClusterRole it ships.
+    pub fn rbac_rules_since(&self, mark: LogMark) -> Vec<RbacRule> {
+        crate::requests::rbac_rules(&self.shared.lock_log().since(mark))
     }
 
     /// Requests per verb and `resource[/subresource]` (resource requests only).

@@ -97,6 +97,8 @@ pub fn desired(canary: i32) -> DesiredTraffic {
         hold: None,
         case: WeightCase::F2,
         step_index: Some(0),
+        replica_sets: vec![],
+        aborting: false,
     }
 }
 
@@ -148,11 +150,23 @@ pub fn plan_apply(
 
 /// Releases, applies, and checks that releasing again yields nothing.
 pub fn release_apply(router: &AlbRouter, set: &mut ObjectSet) -> Vec<Change> {
-    let rollout = desired(0).rollout;
-    let changes = router.release(&rollout, set).unwrap();
+    // Both ways the controller releases (`Router::release` cases (a) and (b)) agree.
+    let before = set.clone();
+    let changes = router.release(&snapshot(), set).unwrap();
+    assert_eq!(router.release(&desired(0), &before).unwrap(), changes);
     set.apply_all(&changes).unwrap();
-    assert_eq!(router.release(&rollout, set).unwrap(), vec![]);
+    assert_eq!(router.release(&snapshot(), set).unwrap(), vec![]);
     changes
+}
+
+/// What the controller releases with after the Rollout is deleted (`Router::release` case
+/// (b)): 100 % stable, no pod-template hashes, managed routes absent.
+pub fn snapshot() -> DesiredTraffic {
+    let mut d = desired(0);
+    d.case = WeightCase::B;
+    d.canary.pod_template_hash.clear();
+    d.stable.pod_template_hash.clear();
+    d
 }
 
 pub fn annotations(set: &ObjectSet, name: &str) -> Value {

@@ -9,8 +9,9 @@
 use rollout_router_core::json_patch::Patch;
 use rollout_router_core::{
     Change, DesiredTraffic, HeaderRoutingMatch, IstioConfig, IstioDestinationRule,
-    IstioVirtualService, ManagedRoute, ObjectKey, ObjectSet, RolloutRef, RouteMatch, RouteSpec,
-    RouteState, Router, SetHeaderRoute, SetMirrorRoute, StringMatch, WeightCase, WeightDestination,
+    IstioVirtualService, ManagedRoute, ObjectKey, ObjectSet, ReplicaSetAvailability, RolloutRef,
+    RouteMatch, RouteSpec, RouteState, Router, RouterError, SetHeaderRoute, SetMirrorRoute,
+    StringMatch, WeightCase, WeightDestination,
 };
 use rollout_router_istio::IstioRouter;
 use serde_json::{Value, json};
@@ -46,6 +47,8 @@ pub fn desired(canary: i32) -> DesiredTraffic {
         hold: None,
         case: WeightCase::F2,
         step_index: Some(0),
+        replica_sets: vec![],
+        aborting: false,
     }
 }
 
@@ -55,6 +58,55 @@ pub fn subset_desired(canary: i32) -> DesiredTraffic {
     d.canary.service_name.clear();
     d.stable.service_name.clear();
     d
+}
+
+/// `d` with other canary / stable hashes.
+pub fn with_hashes(mut d: DesiredTraffic, canary: &str, stable: &str) -> DesiredTraffic {
+    d.canary.pod_template_hash = canary.into();
+    d.stable.pod_template_hash = stable.into();
+    d
+}
+
+/// One of the Rollout's ReplicaSets: `replicas` is `spec.replicas`.
+pub fn rs(name: &str, hash: &str, replicas: i32, available: i32) -> ReplicaSetAvailability {
+    ReplicaSetAvailability {
+        name: name.into(),
+        pod_template_hash: hash.into(),
+        replicas,
+        available_replicas: available,
+    }
+}
+
+/// `d` with the Rollout's ReplicaSets and its abortLike flag, as the engine fills them.
+pub fn with_replica_sets(
+    mut d: DesiredTraffic,
+    replica_sets: Vec<ReplicaSetAvailability>,
+    aborting: bool,
+) -> DesiredTraffic {
+    d.replica_sets = replica_sets;
+    d.aborting = aborting;
+    d
+}
+
+/// The delay rule's answer (spec 10 §6.1) naming ReplicaSet `name`.
+pub fn waiting(name: &str) -> Result<Vec<Change>, RouterError> {
+    Err(RouterError::Waiting {
+        message: format!("delaying destination rule switch: ReplicaSet {name} not fully available"),
+    })
+}
+
+/// The kinds of the changed objects, in change order.
+pub fn kinds(changes: &[Change]) -> Vec<&str> {
+    changes.iter().map(|c| c.key().kind.as_str()).collect()
+}
+
+/// A weighted destination as `observe` reports it.
+pub fn wd(weight: i32, service: &str, hash: &str) -> WeightDestination {
+    WeightDestination {
+        weight,
+        service_name: service.into(),
+        pod_template_hash: hash.into(),
+    }
 }
 
 pub fn with_experiment(mut d: DesiredTraffic, service: &str, weight: i32) -> DesiredTraffic {
@@ -244,4 +296,28 @@ pub fn get_route_match(method: &str, prefix: &str) -> RouteMatch {
         path: Some(StringMatch::prefix(prefix)),
         headers: Default::default(),
     }
+}
+
+/// Asserts that `set` holds exactly `expected` as the VirtualService.
+#[track_caller]
+pub fn assert_vs(set: &ObjectSet, expected: Value) {
+    pretty_assertions::assert_eq!(set.get(&vs_key()), Some(&expected));
+}
+
+/// Asserts that `set` holds the VirtualService with exactly this `spec`.
+#[track_caller]
+pub fn assert_vs_spec(set: &ObjectSet, spec: Value) {
+    assert_vs(set, vs(spec));
+}
+
+/// Asserts that `set` holds exactly `expected` as the DestinationRule.
+#[track_caller]
+pub fn assert_dr(set: &ObjectSet, expected: Value) {
+    pretty_assertions::assert_eq!(set.get(&dr_key()), Some(&expected));
+}
+
+/// Asserts that `set` holds the DestinationRule with exactly this `spec`.
+#[track_caller]
+pub fn assert_dr_spec(set: &ObjectSet, spec: Value) {
+    assert_dr(set, dr(spec));
 }

@@ -153,7 +153,19 @@ pub fn desired_total(weight: i32, total: i32) -> DesiredTraffic {
         hold: None,
         case: WeightCase::F2,
         step_index: Some(0),
+        replica_sets: vec![],
+        aborting: false,
     }
+}
+
+/// What the controller releases with after the Rollout is deleted (`Router::release` case
+/// (b)): 100 % stable, no pod-template hashes, managed routes absent.
+pub fn snapshot() -> DesiredTraffic {
+    let mut d = desired(0);
+    d.case = WeightCase::B;
+    d.canary.pod_template_hash.clear();
+    d.stable.pod_template_hash.clear();
+    d
 }
 
 pub fn held(mut desired: DesiredTraffic) -> DesiredTraffic {

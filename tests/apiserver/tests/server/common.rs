@@ -1,9 +1,11 @@
-//! Shared fixtures: a server with a minimal Rollout CRD, typed and dynamic handles on it.
+//! Shared fixtures: a server with a minimal Rollout CRD, typed and dynamic handles on it, and
+//! the waits and checks the tests repeat.
 
+use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PostParams};
 use kube::{Client, CustomResource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -91,4 +93,94 @@ pub fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> (String, 
         Err(kube::Error::Api(status)) => (status.reason.clone(), status.code),
         other => panic!("expected an API error, got {other:?}"),
     }
+}
+
+/// Creates Rollout `name` in `default` through the API.
+pub async fn create_rollout(api: &Api<DynamicObject>, name: &str, replicas: i64) -> DynamicObject {
+    api.create(
+        &PostParams::default(),
+        &dynamic(rollout_obj(name, replicas)),
+    )
+    .await
+    .expect("the rollout is created")
+}
+
+/// A merge patch setting `spec.replicas`.
+pub fn replicas_patch(replicas: i64) -> Patch<Value> {
+    Patch::Merge(json!({"spec": {"replicas": replicas}}))
+}
+
+/// A ConfigMap in `default`, as `seed` takes it.
+pub fn config_map_obj(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
+}
+
+/// Whether the server stores the object (read directly, not through the API).
+pub fn stored(
+    server: &TestApiServer,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> bool {
+    server
+        .get(api_version, kind, namespace, name)
+        .expect("the kind is served")
+        .is_some()
+}
+
+/// Waits until the server no longer stores the object.
+pub async fn wait_gone(
+    server: &TestApiServer,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) {
+    server
+        .wait_for(&format!("{kind} {name} to go"), DEADLINE, |s| {
+            !stored(s, api_version, kind, namespace, name)
+        })
+        .await
+        .unwrap();
+}
+
+/// Whether the server stores Rollout `name` in `default`.
+pub fn rollout_stored(server: &TestApiServer, name: &str) -> bool {
+    stored(
+        server,
+        "argoproj.io/v1alpha1",
+        "Rollout",
+        Some("default"),
+        name,
+    )
+}
+
+/// Waits until Rollout `name` in `default` is gone.
+pub async fn wait_rollout_gone(server: &TestApiServer, name: &str) {
+    wait_gone(
+        server,
+        "argoproj.io/v1alpha1",
+        "Rollout",
+        Some("default"),
+        name,
+    )
+    .await;
+}
+
+/// Waits until exactly `n` watches are open.
+pub async fn wait_open_watches(server: &TestApiServer, n: usize) {
+    server
+        .wait_for(&format!("{n} open watches"), DEADLINE, |s| {
+            s.open_watches() == n
+        })
+        .await
+        .unwrap();
+}
+
+/// Awaits `future` for at most [`DEADLINE`], failing the test with `what` after that.
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {DEADLINE:?} waiting for {what}"))
 }

@@ -90,10 +90,7 @@ async fn typed_crud_follows_kube_apiserver() {
 async fn dynamic_crud_on_custom_resources() {
     let (_server, client) = server().await;
     let api = rollouts(&client);
-    let created = api
-        .create(&PostParams::default(), &dynamic(rollout_obj("web", 2)))
-        .await
-        .unwrap();
+    let created = create_rollout(&api, "web", 2).await;
     assert_eq!(created.metadata.generation, Some(1));
     assert_eq!(created.types.as_ref().unwrap().kind, "Rollout");
 
@@ -254,28 +251,13 @@ async fn cluster_scoped_objects_and_namespaces() {
         })
         .await
         .unwrap();
-    assert!(
-        server
-            .get("v1", "Namespace", None, "team")
-            .unwrap()
-            .is_some()
-    );
+    assert!(stored(&server, "v1", "Namespace", None, "team"));
     let release = kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}));
     cms.patch("inside", &kube::api::PatchParams::default(), &release)
         .await
         .unwrap();
-    server
-        .wait_for("namespace team to go", DEADLINE, |s| {
-            s.get("v1", "Namespace", None, "team").unwrap().is_none()
-        })
-        .await
-        .unwrap();
-    assert!(
-        server
-            .get("v1", "ConfigMap", Some("team"), "inside")
-            .unwrap()
-            .is_none()
-    );
+    wait_gone(&server, "v1", "Namespace", None, "team").await;
+    assert!(!stored(&server, "v1", "ConfigMap", Some("team"), "inside"));
 }
 
 #[tokio::test]
@@ -353,9 +335,7 @@ async fn pagination_serves_a_consistent_snapshot() {
 
     // Changes after the first page do not show in the next pages.
     api.delete("r2", &DeleteParams::default()).await.unwrap();
-    api.create(&PostParams::default(), &dynamic(rollout_obj("r9", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "r9", 1).await;
 
     let second = api
         .list(&ListParams::default().limit(2).continue_token(&token))
@@ -440,9 +420,7 @@ async fn crds_created_through_the_api_are_served_until_deleted() {
     );
 
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     crds.delete("rollouts.argoproj.io", &DeleteParams::default())
         .await
         .unwrap();

@@ -2,23 +2,19 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, WatchParams};
 use serde_json::json;
-use test_apiserver::{RequestMatch, Verb};
+use test_apiserver::{RequestMatch, Verb, rbac_rules};
 
 use crate::common::*;
-
-fn bump(replicas: i64) -> Patch<serde_json::Value> {
-    Patch::Merge(json!({"spec": {"replicas": replicas}}))
-}
 
 #[tokio::test]
 async fn fail_next_fails_exactly_the_matching_requests() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     server.fail_next(
         RequestMatch::any().verb(Verb::Patch).resource("rollouts"),
         2,
@@ -27,11 +23,18 @@ async fn fail_next_fails_exactly_the_matching_requests() {
 
     assert!(api.get("web").await.is_ok(), "a GET does not match");
     assert_eq!(
-        api_error(api.patch("web", &PatchParams::default(), &bump(2)).await),
+        api_error(
+            api.patch("web", &PatchParams::default(), &replicas_patch(2))
+                .await
+        ),
         ("InternalError".into(), 500)
     );
     assert_eq!(
-        api_error(api.patch("web", &PatchParams::default(), &bump(2)).await).1,
+        api_error(
+            api.patch("web", &PatchParams::default(), &replicas_patch(2))
+                .await
+        )
+        .1,
         500
     );
     assert_eq!(
@@ -40,7 +43,7 @@ async fn fail_next_fails_exactly_the_matching_requests() {
         "failed requests change nothing"
     );
     let ok = api
-        .patch("web", &PatchParams::default(), &bump(2))
+        .patch("web", &PatchParams::default(), &replicas_patch(2))
         .await
         .unwrap();
     assert_eq!(ok.data["spec"]["replicas"], 2);
@@ -58,7 +61,7 @@ async fn fail_next_fails_exactly_the_matching_requests() {
     server.fail_next(RequestMatch::writes().name("web"), 2, 503);
     server.fail_next(RequestMatch::writes().name("web"), 1, 429);
     let ok = api
-        .patch("web", &PatchParams::default(), &bump(3))
+        .patch("web", &PatchParams::default(), &replicas_patch(3))
         .await
         .unwrap();
     assert_eq!(ok.data["spec"]["replicas"], 3);
@@ -89,9 +92,7 @@ async fn fail_next_fails_exactly_the_matching_requests() {
 async fn conflict_next_answers_like_a_lost_race() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     server.conflict_next(
         RequestMatch::writes()
             .resource("rollouts")
@@ -100,7 +101,7 @@ async fn conflict_next_answers_like_a_lost_race() {
     );
     let status = Patch::Merge(json!({"status": {"phase": "Healthy"}}));
     assert!(
-        api.patch("web", &PatchParams::default(), &bump(2))
+        api.patch("web", &PatchParams::default(), &replicas_patch(2))
             .await
             .is_ok(),
         "the main resource does not match"
@@ -123,9 +124,7 @@ async fn conflict_next_answers_like_a_lost_race() {
 async fn latency_delays_matching_requests_until_cleared() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     let delay = Duration::from_millis(300);
     server.add_latency(RequestMatch::any().verb(Verb::Get), delay);
     let start = Instant::now();
@@ -141,12 +140,10 @@ async fn latency_delays_matching_requests_until_cleared() {
 async fn the_request_log_counts_writes_per_verb_and_resource() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     let mark = server.mark();
     api.get("web").await.unwrap();
-    api.patch("web", &PatchParams::default(), &bump(2))
+    api.patch("web", &PatchParams::default(), &replicas_patch(2))
         .await
         .unwrap();
     api.patch_status(
@@ -158,7 +155,7 @@ async fn the_request_log_counts_writes_per_verb_and_resource() {
     .unwrap();
     let rv = server.resource_version();
     // A no-op patch is still a request (and a write to count), but stores nothing.
-    api.patch("web", &PatchParams::default(), &bump(2))
+    api.patch("web", &PatchParams::default(), &replicas_patch(2))
         .await
         .unwrap();
     assert_eq!(server.resource_version(), rv);
@@ -188,5 +185,83 @@ async fn the_request_log_counts_writes_per_verb_and_resource() {
     assert_eq!(
         (patch.namespace.as_deref(), patch.name.as_deref()),
         (Some("default"), Some("web"))
+    );
+}
+
+#[tokio::test]
+async fn the_request_log_folds_into_rbac_rules() {
+    let (server, client) = server().await;
+    let api = rollouts(&client);
+    create_rollout(&api, "web", 1).await;
+    let mark = server.mark();
+
+    api.list(&ListParams::default()).await.unwrap();
+    api.get("web").await.unwrap();
+    drop(api.watch(&WatchParams::default(), "0").await.unwrap());
+    api.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Healthy"}})),
+    )
+    .await
+    .unwrap();
+    let leases: Api<Lease> = Api::default_namespaced(client.clone());
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {}});
+    leases
+        .patch("lock", &PatchParams::apply("t"), &Patch::Apply(lease))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    assert_eq!(api_error(cms.get("missing").await).1, 404);
+    cms.delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await
+        .unwrap();
+    client.apiserver_version().await.unwrap();
+
+    let records = server.requests_since(mark);
+    let missing = records
+        .iter()
+        .find(|r| r.name.as_deref() == Some("missing"))
+        .expect("the failed GET is logged");
+    assert_eq!(
+        (
+            missing.verb,
+            missing.group.as_deref(),
+            missing.resource.as_deref(),
+            missing.subresource.as_deref(),
+            missing.namespace.as_deref(),
+            missing.status,
+        ),
+        (
+            Verb::Get,
+            Some(""),
+            Some("configmaps"),
+            None,
+            Some("default"),
+            404
+        )
+    );
+
+    let rules = server.rbac_rules_since(mark);
+    let shown: Vec<String> = rules.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "\"\" configmaps: get,deletecollection",
+            "argoproj.io rollouts: get,list,watch",
+            "argoproj.io rollouts/status: patch",
+            "coordination.k8s.io leases: patch",
+        ],
+        "sorted by group and resource; discovery and /version left out"
+    );
+    assert_eq!(rules, rbac_rules(&records));
+    let policy = rules[2].to_policy_rule();
+    assert_eq!(
+        (policy.api_groups, policy.resources, policy.verbs),
+        (
+            Some(vec!["argoproj.io".to_string()]),
+            Some(vec!["rollouts/status".to_string()]),
+            vec!["patch".to_string()]
+        )
     );
 }

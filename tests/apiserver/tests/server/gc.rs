@@ -28,20 +28,13 @@ async fn deleting_an_owner_deletes_its_dependents_in_the_background() {
     server
         .seed(owned_config_map("shared", &[&owner, &other]))
         .unwrap();
-    server.seed(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "free", "namespace": "default"}})).unwrap();
+    server.seed(config_map_obj("free")).unwrap();
 
     rollouts(&client)
         .delete("web", &DeleteParams::background())
         .await
         .unwrap();
-    server
-        .wait_for("the dependent to be collected", DEADLINE, |s| {
-            s.get("v1", "ConfigMap", Some("default"), "only-web")
-                .unwrap()
-                .is_none()
-        })
-        .await
-        .unwrap();
+    wait_gone(&server, "v1", "ConfigMap", Some("default"), "only-web").await;
     // A dependent with another live owner stays, without the dangling reference.
     server
         .wait_for("the dangling reference to go", DEADLINE, |s| {
@@ -53,12 +46,7 @@ async fn deleting_an_owner_deletes_its_dependents_in_the_background() {
         })
         .await
         .unwrap();
-    assert!(
-        server
-            .get("v1", "ConfigMap", Some("default"), "free")
-            .unwrap()
-            .is_some()
-    );
+    assert!(stored(&server, "v1", "ConfigMap", Some("default"), "free"));
 }
 
 #[tokio::test]
@@ -72,19 +60,7 @@ async fn orphan_and_foreground_propagation() {
     api.delete("orphaner", &DeleteParams::orphan())
         .await
         .unwrap();
-    server
-        .wait_for("the owner to go", DEADLINE, |s| {
-            s.get(
-                "argoproj.io/v1alpha1",
-                "Rollout",
-                Some("default"),
-                "orphaner",
-            )
-            .unwrap()
-            .is_none()
-        })
-        .await
-        .unwrap();
+    wait_rollout_gone(&server, "orphaner").await;
     let orphan = server
         .get("v1", "ConfigMap", Some("default"), "orphan")
         .unwrap()
@@ -134,12 +110,5 @@ async fn orphan_and_foreground_propagation() {
     )
     .await
     .unwrap();
-    server
-        .wait_for("the owner to go", DEADLINE, |s| {
-            s.get("argoproj.io/v1alpha1", "Rollout", Some("default"), "fg")
-                .unwrap()
-                .is_none()
-        })
-        .await
-        .unwrap();
+    wait_rollout_gone(&server, "fg").await;
 }

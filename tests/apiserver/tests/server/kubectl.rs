@@ -256,12 +256,7 @@ async fn kubectl_works_against_the_server() {
     // delete (kubectl waits for the object to be gone).
     let out = k.ok(&["delete", "rollout", "web", "--timeout=20s"]).await;
     assert!(out.contains("\"web\" deleted"), "{out}");
-    assert!(
-        server
-            .get("argoproj.io/v1alpha1", "Rollout", Some("default"), "web")
-            .unwrap()
-            .is_none()
-    );
+    assert!(!rollout_stored(&server, "web"));
     let (ok, _, stderr) = k.run(&["get", "rollout", "web"]).await;
     assert!(
         !ok && stderr.contains("NotFound") || stderr.contains("not found"),

@@ -6,11 +6,14 @@
     reason = "tests fail loudly on unexpected errors"
 )]
 
+mod apply;
 mod binary;
+mod builtins;
 mod common;
 mod crud;
 mod faults;
 mod gc;
 mod kubectl;
+mod leader;
 mod patch_status;
 mod watch;

@@ -11,9 +11,7 @@ use crate::common::*;
 async fn json_patch_applies_and_a_failed_test_is_invalid() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 2)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 2).await;
     let ops: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/spec/replicas", "value": 2},
         {"op": "replace", "path": "/spec/replicas", "value": 5},
@@ -59,10 +57,7 @@ async fn json_patch_applies_and_a_failed_test_is_invalid() {
 async fn merge_patch_removes_with_null_and_checks_resource_version() {
     let (_server, client) = server().await;
     let api = rollouts(&client);
-    let created = api
-        .create(&PostParams::default(), &dynamic(rollout_obj("web", 2)))
-        .await
-        .unwrap();
+    let created = create_rollout(&api, "web", 2).await;
     let patch =
         json!({"metadata": {"labels": {"app": null, "new": "yes"}}, "spec": {"paused": true}});
     let patched = api
@@ -107,9 +102,7 @@ async fn strategic_merge_patch_merges_lists_by_key_on_builtins_only() {
 
     // kube-apiserver does not support strategic merge patch for custom resources.
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     let smp = api
         .patch(
             "web",
@@ -219,11 +212,7 @@ async fn status_subresource_isolates_status_and_generation_tracks_spec() {
     // A no-op update keeps the resourceVersion and sends no event.
     let rv = server.resource_version();
     let same = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 4}})),
-        )
+        .patch("web", &PatchParams::default(), &replicas_patch(4))
         .await
         .unwrap();
     assert_eq!(server.resource_version(), rv);
@@ -280,21 +269,14 @@ async fn finalizers_hold_deletion_until_removed() {
         .await
         .unwrap();
     assert!(api.get_opt("web").await.unwrap().is_none());
-    assert!(
-        server
-            .get("argoproj.io/v1alpha1", "Rollout", Some("default"), "web")
-            .unwrap()
-            .is_none()
-    );
+    assert!(!rollout_stored(&server, "web"));
 }
 
 #[tokio::test]
 async fn delete_preconditions_are_checked() {
     let (_server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("web", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "web", 1).await;
     let dp = DeleteParams {
         preconditions: Some(kube::api::Preconditions {
             uid: Some("not-the-uid".into()),

@@ -97,57 +97,35 @@ async fn run_reflector(config: watcher::Config, streaming: bool) {
     }));
     store.wait_until_ready().await.unwrap();
     converged(&server, &store, &mut events, "initial list").await;
-    server
-        .wait_for("the watch to open", DEADLINE, |s| s.open_watches() == 1)
-        .await
-        .unwrap();
+    wait_open_watches(&server, 1).await;
 
     // 1. Dropped connection: the watcher resumes from its last version.
     let lists = server.count(&RequestMatch::any().verb(Verb::List).resource("rollouts"));
     server.drop_watches();
-    api.patch(
-        "r0",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 5}})),
-    )
-    .await
-    .unwrap();
+    api.patch("r0", &PatchParams::default(), &replicas_patch(5))
+        .await
+        .unwrap();
     converged(&server, &store, &mut events, "after a dropped watch").await;
 
     // 2. Compaction + dropped connection: the resumed watch gets 410 and the watcher relists.
     // A change the watch does not see moves the global version past the watcher's.
-    server
-        .wait_for("the watch to reopen", DEADLINE, |s| s.open_watches() == 1)
-        .await
-        .unwrap();
-    server.seed(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}})).unwrap();
+    wait_open_watches(&server, 1).await;
+    server.seed(config_map_obj("c")).unwrap();
     server.compact();
     server.drop_watches();
     api.delete("r1", &DeleteParams::default()).await.unwrap();
-    api.create(&PostParams::default(), &dynamic(rollout_obj("r7", 7)))
-        .await
-        .unwrap();
+    create_rollout(&api, "r7", 7).await;
     converged(&server, &store, &mut events, "after a 410").await;
 
     // 3. A forced 410 on the next watch.
-    server
-        .wait_for("the watch to reopen", DEADLINE, |s| s.open_watches() == 1)
-        .await
-        .unwrap();
+    wait_open_watches(&server, 1).await;
     server.expire_next_watch(RequestMatch::any().resource("rollouts"));
     server.drop_watches();
-    api.patch(
-        "r2",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 2}})),
-    )
-    .await
-    .unwrap();
-    converged(&server, &store, &mut events, "after a forced 410").await;
-    server
-        .wait_for("the watch to reopen", DEADLINE, |s| s.open_watches() == 1)
+    api.patch("r2", &PatchParams::default(), &replicas_patch(2))
         .await
         .unwrap();
+    converged(&server, &store, &mut events, "after a forced 410").await;
+    wait_open_watches(&server, 1).await;
     let expired_watches = server
         .requests_matching(&RequestMatch::any().verb(Verb::Watch).resource("rollouts"))
         .iter()
@@ -196,20 +174,12 @@ async fn reflector_with_streaming_lists_converges_too() {
 async fn watch_replays_from_a_version_and_expires_old_ones() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("a", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "a", 1).await;
     let from = server.resource_version().to_string();
-    api.create(&PostParams::default(), &dynamic(rollout_obj("b", 1)))
+    create_rollout(&api, "b", 1).await;
+    api.patch("a", &PatchParams::default(), &replicas_patch(2))
         .await
         .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 2}})),
-    )
-    .await
-    .unwrap();
     api.delete("b", &DeleteParams::default()).await.unwrap();
 
     let events: Vec<String> = api
@@ -250,9 +220,7 @@ async fn watch_replays_from_a_version_and_expires_old_ones() {
 async fn bookmarks_selectors_and_timeouts() {
     let (server, client) = server().await;
     let api = rollouts(&client);
-    api.create(&PostParams::default(), &dynamic(rollout_obj("a", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "a", 1).await;
     let wp = WatchParams::default().labels("app=a");
     let mut stream = api.watch(&wp, "0").await.unwrap().boxed();
     assert!(matches!(stream.next().await, Some(Ok(WatchEvent::Added(o))) if o.name_any() == "a"));
@@ -269,9 +237,7 @@ async fn bookmarks_selectors_and_timeouts() {
         stream.next().await,
         Some(Ok(WatchEvent::Deleted(_)))
     ));
-    api.create(&PostParams::default(), &dynamic(rollout_obj("other", 1)))
-        .await
-        .unwrap();
+    create_rollout(&api, "other", 1).await;
     api.patch(
         "a",
         &PatchParams::default(),

@@ -1,0 +1,226 @@
+//! The only writes to routing objects: guarded JSON patches, creates and deletes of objects
+//! rollout-router owns. Each successful write's response replaces the cached copy, so the
+//! weights read back are the API server's.
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PostParams, Preconditions};
+use rollout_router_core::{Change, ObjectKey, ObjectSet};
+use serde_json::Value;
+
+use super::context::Context;
+use crate::traffic::JournalEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The object changed (or appeared, or vanished) since the plan was made: re-plan.
+    #[error("{router} router: {key} changed meanwhile: {message}")]
+    Conflict {
+        router: String,
+        key: ObjectKey,
+        message: String,
+    },
+    #[error("{router} router: writing {key}: {source}")]
+    Api {
+        router: String,
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("reading {key}: {source}")]
+    Read {
+        key: ObjectKey,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0} is not served by this controller (its router is disabled)")]
+    NotServed(ObjectKey),
+    #[error("{0}")]
+    Planned(String),
+}
+
+impl ApplyError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+
+    pub fn router(&self) -> &str {
+        match self {
+            Self::Conflict { router, .. } | Self::Api { router, .. } => router,
+            _ => "",
+        }
+    }
+}
+
+/// The routing objects for `keys` from the caches (absent ones are simply missing).
+pub fn read_cached(ctx: &Context, keys: &[ObjectKey]) -> ObjectSet {
+    keys.iter()
+        .filter_map(|k| ctx.cached(k))
+        .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+        .collect()
+}
+
+/// The routing objects for `keys`, read from the API server (after a conflict the cache may lag
+/// behind the object that refused the patch).
+pub async fn read_fresh(ctx: &Context, keys: &[ObjectKey]) -> Result<ObjectSet, ApplyError> {
+    let mut set = ObjectSet::new();
+    for key in keys {
+        let Some(api) = api_for(ctx, key) else {
+            continue;
+        };
+        match api.get_opt(&key.name).await {
+            Ok(Some(obj)) => {
+                if let Ok(v) = serde_json::to_value(&obj) {
+                    set.insert(v);
+                }
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(ApplyError::Read {
+                    key: key.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(set)
+}
+
+fn api_for(ctx: &Context, key: &ObjectKey) -> Option<Api<DynamicObject>> {
+    let kind = ctx.routing_kind(key)?;
+    Some(Api::namespaced_with(
+        ctx.client.clone(),
+        &key.namespace,
+        &kind.resource,
+    ))
+}
+
+pub(crate) fn owned_by(object: &Value, uid: &str) -> bool {
+    !uid.is_empty()
+        && object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|refs| {
+                refs.iter()
+                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+            })
+}
+
+/// Applies one change. Patches on objects the user owns are recorded in `journal`.
+pub async fn apply(
+    ctx: &Context,
+    router: &str,
+    change: &Change,
+    current: &mut ObjectSet,
+    owner_uid: &str,
+    journal: &mut Vec<JournalEntry>,
+) -> Result<(), ApplyError> {
+    let key = match change {
+        Change::Patch { key, .. } | Change::Create { key, .. } | Change::Delete { key, .. } => key,
+    };
+    let describe = match change {
+        Change::Patch { patch, .. } => {
+            format!("patch {}", serde_json::to_string(patch).unwrap_or_default())
+        }
+        Change::Create { .. } => "create".to_owned(),
+        Change::Delete { .. } => "delete".to_owned(),
+    };
+    if !ctx.may_write() {
+        let why = if ctx.settings.dry_run {
+            "dry run"
+        } else {
+            "standby (not the leader)"
+        };
+        tracing::info!(router, object = %key, change = %describe, "{why}: not written");
+        return Ok(());
+    }
+    let api = api_for(ctx, key).ok_or_else(|| ApplyError::NotServed(key.clone()))?;
+    let conflict = |message: String| ApplyError::Conflict {
+        router: router.to_owned(),
+        key: key.clone(),
+        message,
+    };
+    let failed = |source| ApplyError::Api {
+        router: router.to_owned(),
+        key: key.clone(),
+        source,
+    };
+    let result = match change {
+        Change::Patch { patch, .. } => {
+            let before = current.get(key).cloned();
+            match api
+                .patch(
+                    &key.name,
+                    &ctx.patch_params(),
+                    &Patch::Json::<()>(patch.clone()),
+                )
+                .await
+            {
+                Ok(obj) => {
+                    if let Some(before) = &before
+                        && !owned_by(before, owner_uid)
+                    {
+                        crate::journal::record(journal, key, before, patch);
+                    }
+                    if let Ok(v) = serde_json::to_value(&obj) {
+                        current.insert(v);
+                    }
+                    Ok(())
+                }
+                // 422: a `test` failed; 409: resourceVersion conflict; 404: gone.
+                Err(kube::Error::Api(e)) if matches!(e.code, 404 | 409 | 422) => {
+                    Err(conflict(e.message))
+                }
+                Err(e) => Err(failed(e)),
+            }
+        }
+        Change::Create { object, .. } => {
+            let obj: DynamicObject = serde_json::from_value(object.clone())
+                .map_err(|e| ApplyError::Planned(format!("{key}: {e}")))?;
+            let pp = PostParams {
+                field_manager: Some(ctx.settings.manager.clone()),
+                ..Default::default()
+            };
+            match api.create(&pp, &obj).await {
+                Ok(obj) => {
+                    if let Ok(v) = serde_json::to_value(&obj) {
+                        current.insert(v);
+                    }
+                    Ok(())
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => Err(conflict(e.message)),
+                Err(e) => Err(failed(e)),
+            }
+        }
+        Change::Delete { uid, .. } => {
+            let dp = DeleteParams {
+                preconditions: uid.as_ref().map(|uid| Preconditions {
+                    uid: Some(uid.clone()),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match api.delete(&key.name, &dp).await {
+                Ok(_) => {
+                    current.remove(key);
+                    Ok(())
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    current.remove(key);
+                    Ok(())
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => Err(conflict(e.message)),
+                Err(e) => Err(failed(e)),
+            }
+        }
+    };
+    let outcome = match &result {
+        Ok(()) => "applied",
+        Err(e) if e.is_conflict() => "conflict",
+        Err(_) => "error",
+    };
+    ctx.metrics.patch(router, &key.kind, outcome);
+    match &result {
+        Ok(()) => tracing::info!(router, object = %key, change = %describe, "applied"),
+        Err(e) => tracing::info!(router, object = %key, error = %e, "not applied"),
+    }
+    result
+}

@@ -1,0 +1,211 @@
+//! Shared state of the controller: the caches (reflector stores), the index from routing
+//! objects back to the Rollouts that reference them, metrics, the Event recorder, leadership.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use rollout_router_core::ObjectKey;
+
+use super::metrics::Metrics;
+use crate::traffic::RolloutTraffic;
+
+/// Settings of a running controller (the parsed command line, minus process concerns).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub plugin_key: String,
+    pub namespace: Option<String>,
+    pub istio: bool,
+    pub nginx: bool,
+    pub alb: bool,
+    pub dry_run: bool,
+    pub write_rollout_weights: bool,
+    pub resync: Duration,
+    pub concurrency: u16,
+    /// Field manager and Event reporter name.
+    pub manager: String,
+    /// This replica's identity (Events, Lease).
+    pub identity: String,
+    /// `None`: this replica always writes.
+    pub leader_election: Option<super::run::LeaderElection>,
+}
+
+/// One kind of routing object the controller caches and writes.
+pub struct RoutingKind {
+    pub resource: ApiResource,
+    pub store: Store<DynamicObject>,
+}
+
+/// The Rollouts (namespace, name) that reference a routing object.
+pub type RolloutKey = (String, String);
+
+#[derive(Default)]
+pub struct Index {
+    by_object: HashMap<ObjectKey, BTreeSet<RolloutKey>>,
+    by_rollout: HashMap<RolloutKey, Vec<ObjectKey>>,
+}
+
+impl Index {
+    /// Records the objects `rollout` references now (replacing what it referenced before).
+    pub fn set(&mut self, rollout: RolloutKey, objects: Vec<ObjectKey>) {
+        if self.by_rollout.get(&rollout) == Some(&objects) {
+            return;
+        }
+        self.remove(&rollout);
+        for key in &objects {
+            self.by_object
+                .entry(key.clone())
+                .or_default()
+                .insert(rollout.clone());
+        }
+        self.by_rollout.insert(rollout, objects);
+    }
+
+    pub fn remove(&mut self, rollout: &RolloutKey) {
+        if let Some(old) = self.by_rollout.remove(rollout) {
+            for key in old {
+                if let Some(set) = self.by_object.get_mut(&key) {
+                    set.remove(rollout);
+                    if set.is_empty() {
+                        self.by_object.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn rollouts_of(&self, key: &ObjectKey) -> Vec<RolloutKey> {
+        self.by_object
+            .get(key)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub rollout_resource: ApiResource,
+    pub rollouts: Store<DynamicObject>,
+    pub replica_sets: Store<ReplicaSet>,
+    pub traffic: Store<RolloutTraffic>,
+    pub experiments: Option<RoutingKind>,
+    /// Routing object kinds by (group, kind).
+    pub routing: HashMap<(String, String), RoutingKind>,
+    pub index: RwLock<Index>,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub leader: AtomicBool,
+    pub ready: AtomicBool,
+    /// The last RolloutTraffic status this replica wrote, per Rollout: the cache may not have
+    /// seen our own write yet, and comparing with a stale copy would write (and announce) twice.
+    pub last_status: Mutex<HashMap<RolloutKey, crate::traffic::RolloutTrafficStatus>>,
+    /// Consecutive failures per Rollout, for exponential backoff.
+    pub failures: Mutex<HashMap<RolloutKey, u32>>,
+}
+
+impl Context {
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    /// Whether this replica may write now.
+    pub fn may_write(&self) -> bool {
+        !self.settings.dry_run && self.is_leader()
+    }
+
+    pub fn rollout(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        self.rollouts
+            .get(&ObjectRef::new_with(name, self.rollout_resource.clone()).within(namespace))
+    }
+
+    pub fn rollout_traffic(&self, namespace: &str, name: &str) -> Option<Arc<RolloutTraffic>> {
+        self.traffic.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The Rollout's ReplicaSets for `hashes` (its current and stable pod-template hashes).
+    /// Argo names them `<rollout>-<hash>`, so this is a lookup, not a scan; ownership is
+    /// checked by uid.
+    pub fn replica_sets_of(
+        &self,
+        namespace: &str,
+        rollout: &str,
+        uid: &str,
+        hashes: &[&str],
+    ) -> Vec<Arc<ReplicaSet>> {
+        let mut found: Vec<Arc<ReplicaSet>> = Vec::new();
+        for hash in hashes.iter().filter(|h| !h.is_empty()) {
+            let name = format!("{rollout}-{hash}");
+            if found.iter().any(|rs| rs.name_any() == name) {
+                continue;
+            }
+            if let Some(rs) = self
+                .replica_sets
+                .get(&ObjectRef::new(&name).within(namespace))
+                && rs.owner_references().iter().any(|o| o.uid == uid)
+            {
+                found.push(rs);
+            }
+        }
+        found
+    }
+
+    pub fn routing_kind(&self, key: &ObjectKey) -> Option<&RoutingKind> {
+        self.routing.get(&(key.group.clone(), key.kind.clone()))
+    }
+
+    /// The cached routing object for `key`.
+    pub fn cached(&self, key: &ObjectKey) -> Option<Arc<DynamicObject>> {
+        let kind = self.routing_kind(key)?;
+        kind.store
+            .get(&ObjectRef::new_with(&key.name, kind.resource.clone()).within(&key.namespace))
+    }
+
+    pub fn backoff(&self, rollout: &RolloutKey) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(rollout.clone()).or_default();
+        *n = n.saturating_add(1);
+        // 1 s, 2 s, 4 s, ... capped at 5 minutes.
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    /// The newest status of a RolloutTraffic: the one this replica last wrote, else the cache's.
+    pub fn status_of(
+        &self,
+        key: &RolloutKey,
+        existing: Option<&RolloutTraffic>,
+    ) -> Option<crate::traffic::RolloutTrafficStatus> {
+        let written = self
+            .last_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        written.or_else(|| existing.and_then(|rt| rt.status.clone()))
+    }
+
+    pub fn remember_status(
+        &self,
+        key: RolloutKey,
+        status: Option<crate::traffic::RolloutTrafficStatus>,
+    ) {
+        let mut map = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
+        match status {
+            Some(s) => map.insert(key, s),
+            None => map.remove(&key),
+        };
+    }
+
+    pub fn succeeded(&self, rollout: &RolloutKey) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(rollout);
+    }
+}

@@ -1,0 +1,550 @@
+//! Starting and stopping the controller: discovery (a router whose CRDs are missing is
+//! disabled with a warning), start-up checks with clear errors, the watches and their caches
+//! (trimmed of what the controller never reads), leader election, the admin server, and the
+//! sweep that releases RolloutTraffic objects whose Rollout is gone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::runtime::controller::{self, Controller as KubeController};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use rollout_router_core::ObjectKey;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::context::{Context, Index, RoutingKind, Settings};
+use super::metrics::Metrics;
+use super::reconcile::{error_policy, finalize, reconcile};
+use crate::traffic::RolloutTraffic;
+
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    pub duration: Duration,
+}
+
+/// A running controller.
+pub struct Controller {
+    pub context: Arc<Context>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    main: JoinHandle<()>,
+    lease: Option<(watch::Receiver<bool>, JoinHandle<()>)>,
+}
+
+impl Controller {
+    /// Stops reconciling (in-flight reconciles finish), releases the Lease, stops the tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.main).await;
+        if let Some((receiver, task)) = self.lease.take() {
+            drop(receiver);
+            let _ = task.await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Whether every watch has delivered its first list.
+    pub fn is_ready(&self) -> bool {
+        self.context.ready.load(Ordering::Acquire)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.context.is_leader()
+    }
+
+    /// Reconciles finished so far (every result), for tests that wait for one to happen.
+    pub fn reconcile_count(&self) -> u64 {
+        ["ok", "held", "invalid", "error", "released"]
+            .iter()
+            .map(|result| {
+                self.context
+                    .metrics
+                    .reconciles
+                    .get_or_create(&super::metrics::ResultLabels { result })
+                    .get()
+            })
+            .sum()
+    }
+}
+
+fn gvk(group: &str, version: &str, kind: &str) -> GroupVersionKind {
+    GroupVersionKind::gvk(group, version, kind)
+}
+
+/// The served resource for a kind in a group, in the group's preferred version.
+async fn discover(client: &Client, group: &str, kind: &str) -> Option<ApiResource> {
+    let group = kube::discovery::group(client, group).await.ok()?;
+    let (resource, _caps) = group.recommended_kind(kind)?;
+    Some(resource)
+}
+
+fn api_all(client: &Client, namespace: Option<&str>, resource: &ApiResource) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+/// Lists one object to turn a missing permission into a clear start-up error.
+async fn check_access<K>(api: &Api<K>, what: &str) -> anyhow::Result<()>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 403 => Err(anyhow::anyhow!(
+            "missing RBAC: cannot list {what}: {} (grant get, list and watch on it to this \
+             service account)",
+            e.message
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot list {what}: {e}")),
+    }
+}
+
+fn trim_meta(meta: &mut kube::api::ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Starts the controller. Fails with a clear message when the Rollout or RolloutTraffic CRD is
+/// missing or a permission is.
+pub async fn start(
+    client: Client,
+    settings: Settings,
+    admin: Option<TcpListener>,
+) -> anyhow::Result<Controller> {
+    let namespace = settings.namespace.clone();
+    let ns = namespace.as_deref();
+    let rollout_resource = discover(&client, "argoproj.io", "Rollout")
+        .await
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the Rollout CRD (argoproj.io) is not installed: install Argo Rollouts, or \
+             crds/rollouts.argoproj.io.minimal.yaml"
+            )
+        })?;
+    if discover(&client, crate::traffic::GROUP, "RolloutTraffic")
+        .await
+        .is_none()
+    {
+        anyhow::bail!(
+            "the RolloutTraffic CRD (rollout-router.io) is not installed: apply \
+             crds/rollouttraffics.rollout-router.io.yaml (the Helm chart installs it)"
+        );
+    }
+    let mut settings = settings;
+    let mut routing = HashMap::new();
+    if settings.istio {
+        let vs = discover(&client, "networking.istio.io", "VirtualService").await;
+        let dr = discover(&client, "networking.istio.io", "DestinationRule").await;
+        match (vs, dr) {
+            (Some(vs), Some(dr)) => {
+                routing.insert(
+                    (
+                        "networking.istio.io".to_owned(),
+                        "VirtualService".to_owned(),
+                    ),
+                    vs,
+                );
+                routing.insert(
+                    (
+                        "networking.istio.io".to_owned(),
+                        "DestinationRule".to_owned(),
+                    ),
+                    dr,
+                );
+            }
+            _ => {
+                tracing::warn!(
+                    "Istio CRDs (networking.istio.io VirtualService, DestinationRule) are not installed: the istio router is disabled"
+                );
+                settings.istio = false;
+            }
+        }
+    }
+    if settings.nginx || settings.alb {
+        let ingress = ApiResource::from_gvk_with_plural(
+            &gvk("networking.k8s.io", "v1", "Ingress"),
+            "ingresses",
+        );
+        routing.insert(
+            ("networking.k8s.io".to_owned(), "Ingress".to_owned()),
+            ingress,
+        );
+    }
+    let experiment_resource = discover(&client, "argoproj.io", "Experiment").await;
+
+    // Start-up checks: clear errors for missing permissions.
+    let rollouts_api: Api<DynamicObject> = api_all(&client, ns, &rollout_resource);
+    check_access(&rollouts_api, "rollouts.argoproj.io").await?;
+    let rs_api: Api<ReplicaSet> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    check_access(&rs_api, "replicasets.apps").await?;
+    let rt_api: Api<RolloutTraffic> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    check_access(&rt_api, "rollouttraffics.rollout-router.io").await?;
+    for resource in routing.values() {
+        let api: Api<DynamicObject> = api_all(&client, ns, resource);
+        check_access(&api, &format!("{}.{}", resource.plural, resource.group)).await?;
+    }
+
+    let wc = watcher::Config::default().any_semantic();
+
+    // Rollouts: the pod template is the bulk of a Rollout and is never read.
+    let rollout_writer = reflector::store::Writer::<DynamicObject>::new(rollout_resource.clone());
+    let rollouts = rollout_writer.as_reader();
+    let rollout_stream = reflector::reflector(
+        rollout_writer,
+        watcher(rollouts_api, wc.clone())
+            .default_backoff()
+            .modify(|r: &mut DynamicObject| {
+                trim_meta(&mut r.metadata);
+                if let Some(spec) = r.data.get_mut("spec").and_then(|s| s.as_object_mut()) {
+                    spec.remove("template");
+                }
+            }),
+    )
+    .touched_objects();
+
+    // ReplicaSets of Rollouts only (they carry the pod-template-hash label).
+    let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
+    let rs_stream = reflector::reflector(
+        rs_writer,
+        watcher(
+            rs_api,
+            wc.clone().labels(crate::rollout::POD_TEMPLATE_HASH_LABEL),
+        )
+        .default_backoff()
+        .modify(|rs: &mut ReplicaSet| {
+            trim_meta(&mut rs.metadata);
+            if let Some(spec) = rs.spec.as_mut() {
+                spec.template = None;
+            }
+        }),
+    )
+    .touched_objects();
+
+    let (traffic, rt_writer) = reflector::store::<RolloutTraffic>();
+    let rt_stream = reflector::reflector(
+        rt_writer,
+        watcher(rt_api, wc.clone())
+            .default_backoff()
+            .modify(|rt: &mut RolloutTraffic| trim_meta(&mut rt.metadata)),
+    )
+    .touched_objects();
+
+    let mut routing_kinds = HashMap::new();
+    let mut routing_streams = Vec::new();
+    for (key, resource) in routing {
+        let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+        let store = writer.as_reader();
+        let api: Api<DynamicObject> = api_all(&client, ns, &resource);
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, wc.clone())
+                .default_backoff()
+                .modify(|o: &mut DynamicObject| trim_meta(&mut o.metadata)),
+        )
+        .touched_objects();
+        routing_streams.push((resource.clone(), stream.boxed()));
+        routing_kinds.insert(key, RoutingKind { resource, store });
+    }
+
+    let mut experiment_stream = None;
+    let experiments = match experiment_resource {
+        Some(resource) => {
+            let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+            let store = writer.as_reader();
+            let api: Api<DynamicObject> = api_all(&client, ns, &resource);
+            experiment_stream = Some(
+                reflector::reflector(
+                    writer,
+                    watcher(api, wc.clone())
+                        .default_backoff()
+                        .modify(|o: &mut DynamicObject| {
+                            trim_meta(&mut o.metadata);
+                            if let Some(spec) =
+                                o.data.get_mut("spec").and_then(|s| s.as_object_mut())
+                            {
+                                spec.remove("templates");
+                            }
+                        }),
+                )
+                .touched_objects()
+                .boxed(),
+            );
+            Some(RoutingKind { resource, store })
+        }
+        None => None,
+    };
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: settings.manager.clone(),
+            instance: Some(settings.identity.clone()),
+        },
+    );
+    let always_leader = settings.leader_election.is_none();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        settings: settings.clone(),
+        rollout_resource: rollout_resource.clone(),
+        rollouts: rollouts.clone(),
+        replica_sets: replica_sets.clone(),
+        traffic: traffic.clone(),
+        experiments,
+        routing: routing_kinds,
+        index: std::sync::RwLock::new(Index::default()),
+        metrics: Metrics::default(),
+        recorder,
+        leader: always_leader.into(),
+        ready: false.into(),
+        last_status: Default::default(),
+        failures: Default::default(),
+    });
+    ctx.metrics.leader.set(i64::from(always_leader));
+
+    let mut tasks = Vec::new();
+    if let Some(listener) = admin {
+        tasks.push(tokio::spawn(super::admin::serve(listener, ctx.clone())));
+    }
+
+    // Readiness: every store has delivered its first list.
+    {
+        let ctx = ctx.clone();
+        let mut stores: Vec<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>> =
+            Vec::new();
+        let r = rollouts.clone();
+        stores.push(Box::new(move || {
+            Box::pin(async move {
+                let _ = r.wait_until_ready().await;
+            })
+        }));
+        let r = replica_sets.clone();
+        stores.push(Box::new(move || {
+            Box::pin(async move {
+                let _ = r.wait_until_ready().await;
+            })
+        }));
+        let r = traffic.clone();
+        stores.push(Box::new(move || {
+            Box::pin(async move {
+                let _ = r.wait_until_ready().await;
+            })
+        }));
+        for kind in ctx.routing.values() {
+            let r = kind.store.clone();
+            stores.push(Box::new(move || {
+                Box::pin(async move {
+                    let _ = r.wait_until_ready().await;
+                })
+            }));
+        }
+        if let Some(kind) = &ctx.experiments {
+            let r = kind.store.clone();
+            stores.push(Box::new(move || {
+                Box::pin(async move {
+                    let _ = r.wait_until_ready().await;
+                })
+            }));
+        }
+        tasks.push(tokio::spawn(async move {
+            futures::future::join_all(stores.into_iter().map(|f| f())).await;
+            ctx.ready.store(true, Ordering::Release);
+            tracing::info!("every watch has delivered its first list: ready");
+        }));
+    }
+
+    // Leader election gates writes only; on becoming leader every Rollout is reconciled.
+    let (reconcile_all_tx, reconcile_all_rx) = futures::channel::mpsc::unbounded::<()>();
+    let mut lease = None;
+    if let Some(le) = &settings.leader_election {
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &le.lease_name)
+            .with_namespace(&le.lease_namespace)
+            .with_identity(&settings.identity)
+            .with_duration(le.duration.as_secs().max(2))
+            .with_grace((le.duration.as_secs() / 3).max(1))
+            .with_field_manager(settings.manager.clone())
+            .build()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "leader election on Lease {}/{}: {e}",
+                    le.lease_namespace,
+                    le.lease_name
+                )
+            })?;
+        let (mut channel, task) = manager.watch().await;
+        let receiver = channel.clone();
+        let ctx2 = ctx.clone();
+        let forward = tokio::spawn(async move {
+            loop {
+                let leader = *channel.borrow_and_update();
+                if ctx2.leader.swap(leader, Ordering::AcqRel) != leader {
+                    ctx2.metrics.leader.set(i64::from(leader));
+                    tracing::info!(identity = %ctx2.settings.identity, leader, "leadership changed");
+                    if leader {
+                        let _ = reconcile_all_tx.unbounded_send(());
+                    }
+                }
+                if channel.changed().await.is_err() {
+                    break;
+                }
+            }
+            drop(task);
+        });
+        lease = Some((receiver, forward));
+    }
+
+    // The routing-object → Rollout index, shared with the mappers.
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let shutdown = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+
+    let rollout_resource2 = rollout_resource.clone();
+    let owner_ref = move |owner: &str, namespace: Option<String>| {
+        let r = ObjectRef::new_with(owner, rollout_resource2.clone());
+        match namespace {
+            Some(ns) => r.within(&ns),
+            None => r,
+        }
+    };
+    let mut kc =
+        KubeController::for_stream_with(rollout_stream, rollouts.clone(), rollout_resource.clone())
+            .with_config(controller::Config::default().concurrency(settings.concurrency))
+            .reconcile_all_on(reconcile_all_rx)
+            .graceful_shutdown_on(shutdown);
+    {
+        let owner_ref = owner_ref.clone();
+        kc = kc.watches_stream(rs_stream, move |rs: ReplicaSet| {
+            rs.owner_references()
+                .iter()
+                .filter(|o| o.kind == "Rollout")
+                .map(|o| owner_ref(&o.name, rs.namespace()))
+                .collect::<Vec<_>>()
+        });
+    }
+    {
+        let owner_ref = owner_ref.clone();
+        kc = kc.watches_stream(rt_stream, move |rt: RolloutTraffic| {
+            Some(owner_ref(&rt.name_any(), rt.namespace()))
+        });
+    }
+    if let Some(stream) = experiment_stream {
+        let owner_ref = owner_ref.clone();
+        let resource = ctx.experiments.as_ref().map(|k| k.resource.clone());
+        if let Some(resource) = resource {
+            kc = kc.watches_stream_with(
+                stream,
+                move |e: DynamicObject| {
+                    e.owner_references()
+                        .iter()
+                        .filter(|o| o.kind == "Rollout")
+                        .map(|o| owner_ref(&o.name, e.namespace()))
+                        .collect::<Vec<_>>()
+                },
+                resource,
+            );
+        }
+    }
+    for (resource, stream) in routing_streams {
+        let ctx2 = ctx.clone();
+        let owner_ref = owner_ref.clone();
+        let group = resource.group.clone();
+        let kind = resource.kind.clone();
+        kc = kc.watches_stream_with(
+            stream,
+            move |o: DynamicObject| {
+                let key = ObjectKey::new(
+                    &group,
+                    &kind,
+                    o.namespace().unwrap_or_default(),
+                    o.name_any(),
+                );
+                ctx2.index
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rollouts_of(&key)
+                    .into_iter()
+                    .map(|(ns, name)| owner_ref(&name, Some(ns)))
+                    .collect::<Vec<_>>()
+            },
+            resource,
+        );
+    }
+
+    // The RolloutTraffic whose Rollout is gone never reaches `reconcile` (the controller only
+    // reconciles objects in its store): release it from here, and from a periodic sweep.
+    let ctx_main = ctx.clone();
+    let main = tokio::spawn(async move {
+        kc.run(reconcile, error_policy, ctx_main.clone())
+            .for_each(|result| {
+                let ctx = ctx_main.clone();
+                async move {
+                    if let Err(controller::Error::ObjectNotFound(obj_ref)) = result {
+                        let ns = obj_ref.namespace.clone().unwrap_or_default();
+                        release_orphan(&ctx, &ns, &obj_ref.name).await;
+                    }
+                }
+            })
+            .await;
+    });
+    {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ctx.settings.resync.min(Duration::from_secs(60)));
+            loop {
+                tick.tick().await;
+                ctx.metrics.rollouts.set(ctx.traffic.state().len() as i64);
+                for rt in ctx.traffic.state() {
+                    let ns = rt.namespace().unwrap_or_default();
+                    if ctx.rollout(&ns, &rt.name_any()).is_none() {
+                        release_orphan(&ctx, &ns, &rt.name_any()).await;
+                    }
+                }
+            }
+        }));
+    }
+    Ok(Controller {
+        context: ctx,
+        stop: stop_tx,
+        tasks,
+        main,
+        lease,
+    })
+}
+
+/// Releases the RolloutTraffic `namespace/name` whose Rollout no longer exists.
+async fn release_orphan(ctx: &Context, namespace: &str, name: &str) {
+    // Before every watch has listed, a missing Rollout may just not be cached yet.
+    if !ctx.ready.load(Ordering::Acquire) || ctx.rollout(namespace, name).is_some() {
+        return;
+    }
+    let Some(rt) = ctx.rollout_traffic(namespace, name) else {
+        return;
+    };
+    if let Err(e) = finalize(ctx, &rt).await {
+        tracing::warn!(rollouttraffic = %format!("{namespace}/{name}"), error = %super::reconcile::error_chain(&e), "release failed; retried by the next sweep");
+    }
+}
