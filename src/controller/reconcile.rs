@@ -124,7 +124,7 @@ async fn reconcile_rollout(obj: &DynamicObject, ctx: &Context) -> Result<(Action
     }
 
     let reference = object_reference(obj);
-    let outcome = route(ctx, &rollout, &uid, existing.as_deref(), &reference).await;
+    let outcome = route(ctx, &rollout, &uid, existing.as_deref()).await;
     let (action, label) = match &outcome {
         Outcome::Invalid { .. } => (Action::await_change(), "invalid"),
         Outcome::Failed { transient, .. } => {
@@ -146,15 +146,7 @@ async fn reconcile_rollout(obj: &DynamicObject, ctx: &Context) -> Result<(Action
             }
         }
     };
-    status::report(
-        ctx,
-        &rollout,
-        &uid,
-        existing.as_deref(),
-        &reference,
-        outcome,
-    )
-    .await?;
+    status::report(ctx, &rollout, existing.as_deref(), &reference, outcome).await?;
     Ok((action, label))
 }
 
@@ -164,12 +156,12 @@ async fn route(
     rollout: &Rollout,
     uid: &str,
     existing: Option<&RolloutTraffic>,
-    reference: &ObjectReference,
 ) -> Outcome {
     let plugin_key = &ctx.settings.plugin_key;
+    // The caller checked that the block is there.
     let config = match validation::plugin_config(rollout, plugin_key) {
         Ok(Some(config)) => config,
-        Ok(None) => unreachable_config(),
+        Ok(None) => return Outcome::invalid("InvalidConfig", vec!["no plugin block".into()]),
         Err(e) => return Outcome::invalid("InvalidConfig", vec![e.to_string()]),
     };
     if let Some(message) = disabled_router(ctx, &config) {
@@ -243,7 +235,6 @@ async fn route(
         .flat_map(|(_, o)| o.iter().cloned())
         .collect();
     let report = pure::report(&desired, &all);
-    let _ = reference;
     Outcome::Routed {
         desired: Box::new(desired),
         report,
@@ -251,10 +242,6 @@ async fn route(
         writes,
         journal,
     }
-}
-
-fn unreachable_config() -> PluginConfig {
-    PluginConfig::default()
 }
 
 /// A router the Rollout configures but this controller runs without.

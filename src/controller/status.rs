@@ -95,6 +95,26 @@ fn condition(
     }
 }
 
+/// The three conditions: `Ready` (with its reason), and `InvalidConfig` / `Degraded`, each
+/// `True` with a reason and message when given, else `False`/`AsExpected`.
+fn conditions(
+    old: &[Condition],
+    ready: (bool, &str, &str),
+    invalid: Option<(&str, &str)>,
+    degraded: Option<(&str, &str)>,
+    generation: Option<i64>,
+) -> Vec<Condition> {
+    let flag = |type_: &str, set: Option<(&str, &str)>| {
+        let (reason, message) = set.unwrap_or(("AsExpected", ""));
+        condition(old, type_, set.is_some(), reason, message, generation)
+    };
+    vec![
+        condition(old, "Ready", ready.0, ready.1, ready.2, generation),
+        flag("InvalidConfig", invalid),
+        flag("Degraded", degraded),
+    ]
+}
+
 fn step_text(rollout: &Rollout, desired: Option<&DesiredTraffic>) -> String {
     let status = rollout.status();
     let steps = rollout.canary().map_or(0, |c| c.steps.len());
@@ -118,7 +138,6 @@ fn step_text(rollout: &Rollout, desired: Option<&DesiredTraffic>) -> String {
 pub async fn report(
     ctx: &Context,
     rollout: &Rollout,
-    _uid: &str,
     existing: Option<&RolloutTraffic>,
     reference: &ObjectReference,
     outcome: Outcome,
@@ -135,32 +154,13 @@ pub async fn report(
     match &outcome {
         Outcome::Invalid { reason, messages } => {
             let message = messages.join("; ");
-            new.conditions = vec![
-                condition(
-                    &old.conditions,
-                    "Ready",
-                    false,
-                    reason,
-                    &message,
-                    generation,
-                ),
-                condition(
-                    &old.conditions,
-                    "InvalidConfig",
-                    true,
-                    reason,
-                    &message,
-                    generation,
-                ),
-                condition(
-                    &old.conditions,
-                    "Degraded",
-                    false,
-                    "AsExpected",
-                    "",
-                    generation,
-                ),
-            ];
+            new.conditions = conditions(
+                &old.conditions,
+                (false, reason, &message),
+                Some((reason, &message)),
+                None,
+                generation,
+            );
             new.step = step_text(rollout, None);
             set_error(&mut new, &old, reason, &message);
             if old.last_error.as_ref().map(|e| &e.message) != Some(&message) {
@@ -175,33 +175,14 @@ pub async fn report(
             journal,
             invalid,
         } => {
-            new.conditions = vec![
-                condition(&old.conditions, "Ready", false, reason, message, generation),
-                condition(
-                    &old.conditions,
-                    "InvalidConfig",
-                    *invalid,
-                    if *invalid { reason } else { "AsExpected" },
-                    if *invalid { message } else { "" },
-                    generation,
-                ),
-                condition(
-                    &old.conditions,
-                    "Degraded",
-                    !*invalid && !*transient,
-                    if !*invalid && !*transient {
-                        reason
-                    } else {
-                        "AsExpected"
-                    },
-                    if !*invalid && !*transient {
-                        message
-                    } else {
-                        ""
-                    },
-                    generation,
-                ),
-            ];
+            let failure = Some((reason.as_str(), message.as_str()));
+            new.conditions = conditions(
+                &old.conditions,
+                (false, reason, message),
+                failure.filter(|_| *invalid),
+                failure.filter(|_| !*invalid && !*transient),
+                generation,
+            );
             if let Some(d) = desired {
                 fill_desired(&mut new, rollout, d);
             }
@@ -305,32 +286,13 @@ pub async fn report(
                     "the data plane has not confirmed the weight yet".to_owned(),
                 )
             };
-            new.conditions = vec![
-                condition(
-                    &old.conditions,
-                    "Ready",
-                    ready,
-                    reason,
-                    &message,
-                    generation,
-                ),
-                condition(
-                    &old.conditions,
-                    "InvalidConfig",
-                    false,
-                    "AsExpected",
-                    "",
-                    generation,
-                ),
-                condition(
-                    &old.conditions,
-                    "Degraded",
-                    false,
-                    "AsExpected",
-                    "",
-                    generation,
-                ),
-            ];
+            new.conditions = conditions(
+                &old.conditions,
+                (ready, reason, &message),
+                None,
+                None,
+                generation,
+            );
             // Events on real transitions.
             if old.applied_weight != new.applied_weight
                 && let Some(to) = new.applied_weight
@@ -388,7 +350,7 @@ pub async fn report(
             }
             ctx.set_weights(desired, observed);
             if ctx.settings.write_rollout_weights {
-                write_rollout_weights(ctx, rollout, reference, desired, report.verified).await?;
+                write_rollout_weights(ctx, rollout, desired, report.verified).await?;
             }
         }
     }
@@ -456,7 +418,6 @@ fn fill_desired(new: &mut RolloutTrafficStatus, rollout: &Rollout, desired: &Des
 async fn write_rollout_weights(
     ctx: &Context,
     rollout: &Rollout,
-    _reference: &ObjectReference,
     desired: &DesiredTraffic,
     verified: Option<bool>,
 ) -> Result<()> {

@@ -28,26 +28,6 @@ fn pure_subset(mut d: DesiredTraffic) -> DesiredTraffic {
     d
 }
 
-/// Releases, applies, and checks that releasing again changes nothing.
-fn release(
-    router: &rollout_router_istio::IstioRouter,
-    d: &DesiredTraffic,
-    before: &rollout_router_core::ObjectSet,
-) -> (
-    Vec<rollout_router_core::Change>,
-    rollout_router_core::ObjectSet,
-) {
-    let changes = router.release(d, before).unwrap();
-    let mut after = before.clone();
-    after.apply_all(&changes).unwrap();
-    assert_eq!(
-        router.release(d, &after),
-        Ok(vec![]),
-        "release is idempotent"
-    );
-    (changes, after)
-}
-
 fn rule(canary: Option<&str>, stable: Option<&str>) -> Value {
     let labels = |h: Option<&str>| match h {
         Some(h) => json!({"app": "checkout", "rollouts-pod-template-hash": h}),
@@ -74,7 +54,7 @@ fn release_host_level_returns_to_stable_and_removes_only_named_routes() {
         user.clone(),
         {"name": "primary", "route": [dest("stable-svc", 50), dest("canary-svc", 40), dest("exp", 10)]}]}))]);
     for d in [completed(&["h"]), snapshot(&["h"])] {
-        let (_, after) = release(&router, &d, &before);
+        let (_, after) = run_release(&router, &d, &before);
         assert_vs_spec(
             &after,
             json!({"http": [unnamed.clone(), user.clone(), primary(100, 0)]}),
@@ -90,7 +70,7 @@ fn release_after_completion_points_both_subsets_at_the_stable_hash() {
     // share moves to a stable subset that already selects the new pods.
     let router = subset_router(vs_ref("checkout", &["primary"]));
     let before = objects([rule(Some("s2"), Some("s1")), subset_primary(0, 100)]);
-    let (changes, after) = release(&router, &pure_subset(completed(&[])), &before);
+    let (changes, after) = run_release(&router, &pure_subset(completed(&[])), &before);
     assert_eq!(kinds(&changes), ["DestinationRule", "VirtualService"]);
     assert_dr(&after, rule(Some("s2"), Some("s2")));
     assert_vs(&after, subset_primary(100, 0));
@@ -101,7 +81,7 @@ fn release_without_hashes_leaves_the_destination_rule_alone() {
     // Case (b): the controller's journal restores the labels; only the weights move.
     let router = subset_router(vs_ref("checkout", &["primary"]));
     let before = objects([rule(Some("c1"), Some("s1")), subset_primary(70, 30)]);
-    let (changes, after) = release(&router, &pure_subset(snapshot(&[])), &before);
+    let (changes, after) = run_release(&router, &pure_subset(snapshot(&[])), &before);
     assert_eq!(kinds(&changes), ["VirtualService"]);
     assert_dr(&after, rule(Some("c1"), Some("s1")));
     assert_vs(&after, subset_primary(100, 0));
@@ -112,10 +92,10 @@ fn release_tolerates_missing_objects() {
     let router = subset_router(vs_ref("checkout", &["primary"]));
     let d = pure_subset(completed(&[]));
     // No DestinationRule: the VirtualService is still handed back.
-    let (_, after) = release(&router, &d, &objects([subset_primary(70, 30)]));
+    let (_, after) = run_release(&router, &d, &objects([subset_primary(70, 30)]));
     assert_vs(&after, subset_primary(100, 0));
     // No VirtualService: the DestinationRule still is.
-    let (_, after) = release(&router, &d, &objects([rule(Some("s2"), Some("s1"))]));
+    let (_, after) = run_release(&router, &d, &objects([rule(Some("s2"), Some("s1"))]));
     assert_dr(&after, rule(Some("s2"), Some("s2")));
 }
 
@@ -142,7 +122,7 @@ fn release_waits_like_plan_under_the_delay_rule() {
     assert_eq!(router.release(&d, &after), waiting("ro-s2"));
     let mut ready = d.clone();
     ready.replica_sets[0].available_replicas = 3;
-    let (_, after) = release(&router, &ready, &after);
+    let (_, after) = run_release(&router, &ready, &after);
     assert_dr(&after, rule(Some("s2"), Some("s2")));
     assert_vs(&after, subset_primary(100, 0));
 }

@@ -229,6 +229,24 @@ pub fn run(
     (changes, after)
 }
 
+/// Releases, applies, checks that releasing again changes nothing, and returns the changes
+/// and the resulting objects.
+pub fn run_release(
+    router: &IstioRouter,
+    desired: &DesiredTraffic,
+    objects: &ObjectSet,
+) -> (Vec<Change>, ObjectSet) {
+    let changes = router.release(desired, objects).unwrap();
+    let mut after = objects.clone();
+    after.apply_all(&changes).unwrap();
+    pretty_assertions::assert_eq!(
+        router.release(desired, &after),
+        Ok(vec![]),
+        "release is idempotent"
+    );
+    (changes, after)
+}
+
 pub fn header_step(name: &str, matches: Vec<(&str, StringMatch)>) -> SetHeaderRoute {
     SetHeaderRoute {
         name: name.into(),
