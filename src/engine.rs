@@ -458,7 +458,7 @@ impl<'a> Context<'a> {
         (observed != generation).then(|| Hold {
             reason: HoldReason::GenerationNotObserved,
             message: format!(
-                "status.observedGeneration {observed} is behind metadata.generation {generation}: \
+                "status.observedGeneration {observed} does not match metadata.generation {generation}: \
                  waiting for the rollout controller"
             ),
         })

@@ -744,7 +744,7 @@ fn holds() {
         d.hold,
         Some(Hold {
             reason: HoldReason::GenerationNotObserved,
-            message: "status.observedGeneration 2 is behind metadata.generation 3: waiting for the rollout controller".into()
+            message: "status.observedGeneration 2 does not match metadata.generation 3: waiting for the rollout controller".into()
         })
     );
     assert_eq!(d.managed_routes[0].state, RouteState::Unchanged);

@@ -50,12 +50,51 @@ impl ApplyError {
     }
 }
 
-/// The routing objects for `keys` from the caches (absent ones are simply missing).
+/// The routing objects for `keys` from the caches (absent ones are simply missing). A cached
+/// copy our own last patch replaced is taken from that patch's answer instead: the watch that
+/// updates the cache may lag (it is reconnecting, or its event is still on the way while our
+/// status write already triggered the next reconcile), and a plan made from the older copy
+/// repeats changes already made — where a patch is not guarded (the Istio router inserts a
+/// managed route without a `test`), a second copy of the route.
 pub fn read_cached(ctx: &Context, keys: &[ObjectKey]) -> ObjectSet {
+    let mut written = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
     keys.iter()
-        .filter_map(|k| ctx.cached(k))
-        .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+        .filter_map(|k| {
+            let cached = ctx
+                .cached(k)
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok());
+            let stale = written.get(k).is_some_and(|w| {
+                cached
+                    .as_ref()
+                    .and_then(resource_version)
+                    .is_some_and(|rv| w.superseded.iter().any(|s| s == rv))
+            });
+            if stale {
+                return written.get(k).map(|w| w.object.clone());
+            }
+            // The cache has caught up (or moved past us): it is the newest copy again.
+            written.remove(k);
+            cached
+        })
         .collect()
+}
+
+fn resource_version(object: &Value) -> Option<&str> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+}
+
+/// Remembers the answer to our patch of `key`, which replaced resourceVersion `replaced`.
+fn remember_write(ctx: &Context, key: &ObjectKey, replaced: Option<&str>, object: Value) {
+    let mut written = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
+    // Successive patches before the cache caught up: the cache may show any of the versions.
+    let mut superseded = match written.remove(key) {
+        Some(previous) if resource_version(&previous.object) == replaced => previous.superseded,
+        _ => Vec::new(),
+    };
+    superseded.extend(replaced.map(str::to_owned));
+    written.insert(key.clone(), super::context::Written { superseded, object });
 }
 
 /// The routing objects for `keys`, read from the API server (after a conflict the cache may lag
@@ -161,6 +200,8 @@ pub async fn apply(
                         crate::journal::record(journal, key, before, patch);
                     }
                     if let Ok(v) = serde_json::to_value(&obj) {
+                        let replaced = before.as_ref().and_then(resource_version);
+                        remember_write(ctx, key, replaced, v.clone());
                         current.insert(v);
                     }
                     Ok(())

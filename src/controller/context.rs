@@ -108,6 +108,18 @@ pub struct Context {
     pub last_status: Mutex<HashMap<RolloutKey, crate::traffic::RolloutTrafficStatus>>,
     /// Consecutive failures per Rollout, for exponential backoff.
     pub failures: Mutex<HashMap<RolloutKey, u32>>,
+    /// The routing objects this replica patched, until the caches have seen the patch (see
+    /// `apply::read_cached`).
+    pub written: Mutex<HashMap<ObjectKey, Written>>,
+}
+
+/// A routing object as this replica's last patch left it.
+pub struct Written {
+    /// The resourceVersions our patches replaced: a cache still showing one of them lags
+    /// behind our own write.
+    pub superseded: Vec<String>,
+    /// The object the API server answered the last patch with.
+    pub object: serde_json::Value,
 }
 
 impl Context {

@@ -65,8 +65,12 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Act
         .get_or_create(&ResultLabels { result: label })
         .inc();
     match result {
-        Ok((action, _)) => {
-            ctx.succeeded(&key);
+        Ok((action, label)) => {
+            // A routing failure is reported in the status and requeued through `backoff`:
+            // forgetting it here would pin every retry at the first delay.
+            if label != "error" {
+                ctx.succeeded(&key);
+            }
             Ok(action)
         }
         Err(e) => Err(e),
@@ -82,6 +86,11 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -
 }
 
 async fn reconcile_rollout(obj: &DynamicObject, ctx: &Context) -> Result<(Action, &'static str)> {
+    // Until every cache has listed, an object absent from one may exist: deciding now would
+    // report it missing. Becoming ready reconciles every Rollout (see `run::start`).
+    if !ctx.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return Ok((Action::await_change(), "held"));
+    }
     let namespace = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
     let uid = obj.uid().unwrap_or_default();
@@ -177,6 +186,15 @@ async fn route(
 
     let errors = validation::validate(rollout, &config, &routers::as_dyn(&routers), plugin_key);
     if !errors.is_empty() {
+        // A Rollout invalid from the start still gets its RolloutTraffic, so that the
+        // InvalidConfig condition is visible there; an existing one keeps the snapshot it was
+        // last routed with (its release must not follow an invalid edit).
+        if existing.is_none() {
+            let spec = traffic_spec(rollout, uid, plugin_key);
+            if let Err(e) = ensure_traffic(ctx, rollout, uid, None, spec).await {
+                return Outcome::failed("RolloutTrafficError", &e, false);
+            }
+        }
         return Outcome::invalid(
             "InvalidConfig",
             errors.iter().map(ToString::to_string).collect(),
@@ -190,7 +208,7 @@ async fn route(
     };
 
     // Our own object first: it carries the finalizer that guarantees the release.
-    let spec = traffic_spec(rollout, uid, &desired, plugin_key);
+    let spec = traffic_spec(rollout, uid, plugin_key);
     if let Err(e) = ensure_traffic(ctx, rollout, uid, existing, spec).await {
         return Outcome::failed("RolloutTrafficError", &e, false);
     }
@@ -309,12 +327,9 @@ fn inputs(
     (replica_sets, experiment)
 }
 
-fn traffic_spec(
-    rollout: &Rollout,
-    uid: &str,
-    desired: &DesiredTraffic,
-    plugin_key: &str,
-) -> RolloutTrafficSpec {
+/// The spec snapshot; `managedRoutes` are the Rollout's, in order (the names the engine's
+/// desired traffic lists).
+fn traffic_spec(rollout: &Rollout, uid: &str, plugin_key: &str) -> RolloutTrafficSpec {
     let canary = rollout.canary();
     RolloutTrafficSpec {
         rollout: RolloutReference {
@@ -327,11 +342,10 @@ fn traffic_spec(
             .unwrap_or(Value::Null),
         canary_service: canary.map(|c| c.canary_service.clone()).unwrap_or_default(),
         stable_service: canary.map(|c| c.stable_service.clone()).unwrap_or_default(),
-        managed_routes: desired
-            .managed_routes
-            .iter()
-            .map(|r| r.name.clone())
-            .collect(),
+        managed_routes: canary
+            .and_then(|c| c.traffic_routing.as_ref())
+            .map(|t| t.managed_routes.iter().map(|r| r.name.clone()).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -521,7 +535,7 @@ pub async fn finalize(ctx: &Context, rt: &RolloutTraffic) -> Result<()> {
         .as_ref()
         .map(|s| s.journal.clone())
         .unwrap_or_default();
-    let mut report = Vec::new();
+    let (mut report, mut unreleased) = (Vec::new(), Vec::new());
     match PluginConfig::from_value(&rt.spec.routing) {
         Ok(config) => {
             let routers = routers::build(&config);
@@ -538,10 +552,24 @@ pub async fn finalize(ctx: &Context, rt: &RolloutTraffic) -> Result<()> {
                 let mut released = objects.clone();
                 let mut journal = journal.clone();
                 let mut changes = Vec::new();
+                let mut unreleased = Vec::new();
                 for router in &routers {
-                    let planned = router.release(&desired, &released).map_err(|e| {
-                        ApplyError::Planned(format!("{} router: {e}", router.name()))
-                    })?;
+                    let planned = match router.release(&desired, &released) {
+                        Ok(planned) => planned,
+                        // The objects do not fit the configuration (e.g. a route it names is
+                        // not there, so it was never routed): retrying cannot help, and the
+                        // journal below still undoes every field rollout-router changed.
+                        Err(e) if !e.is_transient() => {
+                            unreleased.push(format!("{} router: {e}", router.name()));
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(ApplyError::Planned(format!(
+                                "{} router: {e}",
+                                router.name()
+                            )));
+                        }
+                    };
                     // Release's own writes are journaled too, so that undo sees them as
                     // rollout-router's and not as a user's edit.
                     for change in &planned {
@@ -569,12 +597,12 @@ pub async fn finalize(ctx: &Context, rt: &RolloutTraffic) -> Result<()> {
                     )
                     .await?;
                 }
-                Ok::<_, ApplyError>(skipped)
+                Ok::<_, ApplyError>((skipped, unreleased))
             };
             if !ctx.may_write() {
                 return Ok(());
             }
-            report = attempt
+            (report, unreleased) = attempt
                 .retry(
                     ExponentialBuilder::default()
                         .with_min_delay(Duration::from_millis(50))
@@ -597,15 +625,25 @@ pub async fn finalize(ctx: &Context, rt: &RolloutTraffic) -> Result<()> {
         .rollout(&namespace, &name)
         .map(|r| object_reference(&r))
         .unwrap_or_else(|| rt.object_ref(&()));
-    let note = if report.is_empty() {
-        "Routing handed back: managed routes removed, 100% stable, every field rollout-router changed restored".to_owned()
-    } else {
-        format!(
+    let note = match (report.is_empty(), unreleased.is_empty()) {
+        (true, true) => "Routing handed back: managed routes removed, 100% stable, every field rollout-router changed restored".to_owned(),
+        (false, true) => format!(
             "Routing handed back; kept the user's later edits of: {}",
             report.join("; ")
-        )
+        ),
+        (true, false) => format!(
+            "Routing handed back from the journal only (every field rollout-router changed \
+             restored); the routing objects no longer fit the configuration: {}",
+            unreleased.join("; ")
+        ),
+        (false, false) => format!(
+            "Routing handed back from the journal only; kept the user's later edits of: {}; the \
+             routing objects no longer fit the configuration: {}",
+            report.join("; "),
+            unreleased.join("; ")
+        ),
     };
-    let (type_, reason) = if report.is_empty() {
+    let (type_, reason) = if report.is_empty() && unreleased.is_empty() {
         (EventType::Normal, "RoutingReleased")
     } else {
         (EventType::Warning, "ReleaseIncomplete")

@@ -40,25 +40,34 @@ pub struct Controller {
     tasks: Vec<JoinHandle<()>>,
     main: JoinHandle<()>,
     lease: Option<(watch::Receiver<bool>, JoinHandle<()>)>,
+    ready: watch::Receiver<bool>,
 }
 
 impl Controller {
-    /// Stops reconciling (in-flight reconciles finish), releases the Lease, stops the tasks.
+    /// Stops reconciling (in-flight reconciles finish), stops the tasks, then releases the Lease
+    /// (a standby takes it when it next looks, at the latest when the last renewal expires).
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let _ = (&mut self.main).await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        // Last, once nothing of this replica writes any more: release the Lease.
         if let Some((receiver, task)) = self.lease.take() {
             drop(receiver);
             let _ = task.await;
-        }
-        for task in &self.tasks {
-            task.abort();
         }
     }
 
     /// Whether every watch has delivered its first list.
     pub fn is_ready(&self) -> bool {
         self.context.ready.load(Ordering::Acquire)
+    }
+
+    /// Waits until every watch has delivered its first list (returns at once when it has).
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
     }
 
     pub fn is_leader(&self) -> bool {
@@ -106,8 +115,8 @@ where
     match api.list_metadata(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 403 => Err(anyhow::anyhow!(
-            "missing RBAC: cannot list {what}: {} (grant get, list and watch on it to this \
-             service account)",
+            "missing RBAC: cannot list {what}: {} (grant list and watch on it to this service \
+             account)",
             e.message
         )),
         Err(e) => Err(anyhow::anyhow!("cannot list {what}: {e}")),
@@ -208,6 +217,9 @@ pub async fn start(
     }
 
     let wc = watcher::Config::default().any_semantic();
+    // Rollouts, ReplicaSets, RolloutTraffics, each routing kind and Experiments when served.
+    let watches = 3 + routing.len() + usize::from(experiment_resource.is_some());
+    let (first_lists, mut listed) = FirstLists::new(watches);
 
     // Rollouts: the pod template is the bulk of a Rollout and is never read.
     let rollout_writer = reflector::store::Writer::<DynamicObject>::new(rollout_resource.clone());
@@ -223,6 +235,7 @@ pub async fn start(
                 }
             }),
     )
+    .inspect(first_lists.track())
     .touched_objects();
 
     // ReplicaSets of Rollouts only (they carry the pod-template-hash label).
@@ -241,6 +254,7 @@ pub async fn start(
             }
         }),
     )
+    .inspect(first_lists.track())
     .touched_objects();
 
     let (traffic, rt_writer) = reflector::store::<RolloutTraffic>();
@@ -250,6 +264,7 @@ pub async fn start(
             .default_backoff()
             .modify(|rt: &mut RolloutTraffic| trim_meta(&mut rt.metadata)),
     )
+    .inspect(first_lists.track())
     .touched_objects();
 
     let mut routing_kinds = HashMap::new();
@@ -264,6 +279,7 @@ pub async fn start(
                 .default_backoff()
                 .modify(|o: &mut DynamicObject| trim_meta(&mut o.metadata)),
         )
+        .inspect(first_lists.track())
         .touched_objects();
         routing_streams.push((resource.clone(), stream.boxed()));
         routing_kinds.insert(key, RoutingKind { resource, store });
@@ -289,6 +305,7 @@ pub async fn start(
                             }
                         }),
                 )
+                .inspect(first_lists.track())
                 .touched_objects()
                 .boxed(),
             );
@@ -321,6 +338,7 @@ pub async fn start(
         ready: false.into(),
         last_status: Default::default(),
         failures: Default::default(),
+        written: Default::default(),
     });
     ctx.metrics.leader.set(i64::from(always_leader));
 
@@ -329,51 +347,25 @@ pub async fn start(
         tasks.push(tokio::spawn(super::admin::serve(listener, ctx.clone())));
     }
 
-    // Readiness: every store has delivered its first list.
+    // Readiness: every watch has delivered its first list to its store. Reconciles before that
+    // wait (a routing object missing from a store that has not listed yet is not missing);
+    // becoming ready reconciles every Rollout once.
+    let (ready_tx, ready_rx) = futures::channel::mpsc::unbounded::<()>();
+    let (ready_state, ready_watch) = watch::channel(false);
     {
         let ctx = ctx.clone();
-        let mut stores: Vec<Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>> =
-            Vec::new();
-        let r = rollouts.clone();
-        stores.push(Box::new(move || {
-            Box::pin(async move {
-                let _ = r.wait_until_ready().await;
-            })
-        }));
-        let r = replica_sets.clone();
-        stores.push(Box::new(move || {
-            Box::pin(async move {
-                let _ = r.wait_until_ready().await;
-            })
-        }));
-        let r = traffic.clone();
-        stores.push(Box::new(move || {
-            Box::pin(async move {
-                let _ = r.wait_until_ready().await;
-            })
-        }));
-        for kind in ctx.routing.values() {
-            let r = kind.store.clone();
-            stores.push(Box::new(move || {
-                Box::pin(async move {
-                    let _ = r.wait_until_ready().await;
-                })
-            }));
-        }
-        if let Some(kind) = &ctx.experiments {
-            let r = kind.store.clone();
-            stores.push(Box::new(move || {
-                Box::pin(async move {
-                    let _ = r.wait_until_ready().await;
-                })
-            }));
-        }
         tasks.push(tokio::spawn(async move {
-            futures::future::join_all(stores.into_iter().map(|f| f())).await;
+            if listed.wait_for(|l| *l).await.is_err() {
+                return;
+            }
             ctx.ready.store(true, Ordering::Release);
+            ready_state.send_replace(true);
+            let _ = ready_tx.unbounded_send(());
             tracing::info!("every watch has delivered its first list: ready");
         }));
     }
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
 
     // Leader election gates writes only; on becoming leader every Rollout is reconciled.
     let (reconcile_all_tx, reconcile_all_rx) = futures::channel::mpsc::unbounded::<()>();
@@ -397,6 +389,7 @@ pub async fn start(
         let (mut channel, task) = manager.watch().await;
         let receiver = channel.clone();
         let ctx2 = ctx.clone();
+        let mut stopping = stop_tx.subscribe();
         let forward = tokio::spawn(async move {
             loop {
                 let leader = *channel.borrow_and_update();
@@ -407,17 +400,22 @@ pub async fn start(
                         let _ = reconcile_all_tx.unbounded_send(());
                     }
                 }
-                if channel.changed().await.is_err() {
-                    break;
+                tokio::select! {
+                    changed = channel.changed() => if changed.is_err() { break },
+                    _ = stopping.wait_for(|s| *s) => break,
                 }
             }
-            drop(task);
+            // The lease manager releases the Lease once every receiver is gone (this one, and
+            // the one `Controller::shutdown` drops after the last reconcile): wait for that.
+            drop(channel);
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not release the Lease"),
+                Err(e) => tracing::warn!(error = %e, "the lease manager failed"),
+                Ok(Ok(_)) => tracing::info!("Lease released"),
+            }
         });
         lease = Some((receiver, forward));
     }
-
-    // The routing-object → Rollout index, shared with the mappers.
-    let (stop_tx, mut stop_rx) = watch::channel(false);
     let shutdown = async move {
         let _ = stop_rx.wait_for(|s| *s).await;
     };
@@ -434,7 +432,9 @@ pub async fn start(
         KubeController::for_stream_with(rollout_stream, rollouts.clone(), rollout_resource.clone())
             .with_config(controller::Config::default().concurrency(settings.concurrency))
             .reconcile_all_on(reconcile_all_rx)
-            .graceful_shutdown_on(shutdown);
+            .reconcile_all_on(ready_rx)
+            .graceful_shutdown_on(shutdown)
+            .trigger_backoff(NoTriggerBackoff);
     {
         let owner_ref = owner_ref.clone();
         kc = kc.watches_stream(rs_stream, move |rs: ReplicaSet| {
@@ -532,6 +532,7 @@ pub async fn start(
         tasks,
         main,
         lease,
+        ready: ready_watch,
     })
 }
 
@@ -546,5 +547,59 @@ async fn release_orphan(ctx: &Context, namespace: &str, name: &str) {
     };
     if let Err(e) = finalize(ctx, &rt).await {
         tracing::warn!(rollouttraffic = %format!("{namespace}/{name}"), error = %super::reconcile::error_chain(&e), "release failed; retried by the next sweep");
+    }
+}
+
+/// The controller-wide backoff on watch errors, turned off: every watch above already backs off
+/// on its own (`default_backoff()`), while kube's default pauses ALL watches on ANY watch's
+/// error, growing with each one. After a compaction every watch answers 410 at once, and the
+/// pauses add up to tens of seconds during which no step is routed.
+struct NoTriggerBackoff;
+
+impl Iterator for NoTriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoTriggerBackoff {
+    fn reset(&mut self) {}
+}
+
+/// Counts the watches that have not delivered their first list yet, from the events each
+/// reflector has applied to its store; the last first list sends `true`. (Not
+/// `Store::wait_until_ready`: kube-runtime's `DelayedInit` keeps one waker, so a second waiter
+/// on the same store — the kube `Controller` waits on the Rollout store — can be left asleep
+/// forever, which made readiness hang now and then.)
+#[derive(Clone)]
+struct FirstLists {
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    listed: Arc<watch::Sender<bool>>,
+}
+
+impl FirstLists {
+    fn new(watches: usize) -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(watches == 0);
+        let lists = FirstLists {
+            pending: Arc::new(watches.into()),
+            listed: Arc::new(tx),
+        };
+        (lists, rx)
+    }
+
+    /// An `inspect` callback for one watch's reflected events.
+    fn track<K>(&self) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let lists = self.clone();
+        let mut done = false;
+        move |event| {
+            if !done && matches!(event, Ok(watcher::Event::InitDone)) {
+                done = true;
+                if lists.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    lists.listed.send_replace(true);
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use kube::{Client, ResourceExt};
 use rollout_router::controller::{self, Controller, Settings};
 use rollout_router::traffic::RolloutTraffic;
 use serde_json::{Value, json};
-use test_apiserver::TestApiServer;
+use test_apiserver::{RbacRule, TestApiServer};
 
 /// How long any awaited condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -31,6 +31,8 @@ pub struct Env {
     pub namespace: String,
     pub server: Option<TestApiServer>,
     pub controllers: Vec<Controller>,
+    /// The identities of the controller replicas started, in order.
+    pub identities: Vec<String>,
 }
 
 pub fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -83,6 +85,7 @@ impl Env {
             namespace,
             server,
             controllers: Vec::new(),
+            identities: Vec::new(),
         };
         env.install_crds().await;
         env.create(
@@ -163,16 +166,17 @@ impl Env {
     }
 
     /// Starts a controller replica and waits until it is ready.
+    ///
+    /// On the test server the replica authenticates as its identity, so the request log tells its
+    /// requests from the test's own (see [`Env::controller_rules`]).
     pub async fn start_controller(&mut self, settings: Settings) -> usize {
-        let c = controller::start(self.client.clone(), settings, None)
-            .await
-            .unwrap();
-        within(async {
-            while !c.is_ready() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await;
+        let client = match &self.server {
+            Some(server) => server.client_as(&settings.identity).unwrap(),
+            None => self.client.clone(),
+        };
+        self.identities.push(settings.identity.clone());
+        let c = controller::start(client, settings, None).await.unwrap();
+        within(c.ready()).await;
         self.controllers.push(c);
         self.controllers.len() - 1
     }
@@ -312,9 +316,45 @@ impl Env {
         self.server.as_ref()
     }
 
+    /// The RBAC rules the controller replicas' requests needed so far (test server only).
+    pub fn controller_rules(&self) -> Vec<RbacRule> {
+        let Some(server) = &self.server else {
+            return Vec::new();
+        };
+        let records = server.requests();
+        test_apiserver::rbac_rules(
+            records
+                .iter()
+                .filter(|r| r.user.as_ref().is_some_and(|u| self.identities.contains(u))),
+        )
+    }
+
+    /// Stops the controllers and, on the test server, checks that every request they made is
+    /// granted by the chart's RBAC table (`deploy/helm/tests/rbac-rules.yaml`), so each test of
+    /// the suite also checks the chart's permissions; in a namespaced install, that every
+    /// namespaced request stayed in the watched namespace.
     pub async fn shutdown(mut self) {
         for c in self.controllers.drain(..) {
             c.shutdown().await;
+        }
+        if let Some(server) = &self.server {
+            let ungranted = crate::rbac::not_granted(&self.controller_rules());
+            assert!(
+                ungranted.is_empty(),
+                "the controller made requests deploy/helm/tests/rbac-rules.yaml does not grant: \
+                 {ungranted:?}"
+            );
+            let outside: Vec<String> = server
+                .requests()
+                .iter()
+                .filter(|r| r.user.as_ref().is_some_and(|u| self.identities.contains(u)))
+                .filter(|r| r.resource.is_some() && r.namespace.as_deref() != Some(&self.namespace))
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                outside.is_empty(),
+                "a namespaced install made requests outside its namespace: {outside:#?}"
+            );
         }
         if self.server.is_none() {
             let ns: Api<DynamicObject> = Api::all_with(
@@ -400,4 +440,267 @@ pub fn user_view(mut v: Value) -> Value {
         o.remove("status");
     }
     v
+}
+
+// ---- Added for the istio_subset, nginx and alb modules: router-agnostic step checks ----
+
+pub fn ingresses() -> ApiResource {
+    resource("networking.k8s.io", "v1", "Ingress", "ingresses")
+}
+
+/// A routing object a step looks at.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub ar: ApiResource,
+    pub name: String,
+}
+
+impl Watched {
+    pub fn new(ar: ApiResource, name: &str) -> Self {
+        Self {
+            ar,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn key(&self, env: &Env) -> rollout_router_core::ObjectKey {
+        rollout_router_core::ObjectKey::new(
+            self.ar.group.clone(),
+            self.ar.kind.clone(),
+            env.namespace.clone(),
+            self.name.clone(),
+        )
+    }
+}
+
+/// What the offline `render` predicts for Rollout `name` as it is now, applied to `objects` (the
+/// routing objects as they were before the step): the same engine and router code, run offline.
+/// Objects the routers create are in the result, objects they delete are not.
+pub async fn predict_routing(
+    env: &Env,
+    name: &str,
+    objects: &[Value],
+) -> rollout_router_core::ObjectSet {
+    use rollout_router::rollout::{DEFAULT_PLUGIN_KEY, ReplicaSetView, Rollout};
+    use rollout_router::{engine, reconcile, routers, validation};
+    let rollout: Rollout =
+        serde_json::from_value(env.get(&rollouts(), name).await.unwrap()).unwrap();
+    // Only the test's ReplicaSets live in the namespace.
+    let rs: Vec<ReplicaSetView> = env
+        .api(&replica_sets())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|o| ReplicaSetView::from_json(&serde_json::to_value(o).unwrap()))
+        .collect();
+    let config = validation::plugin_config(&rollout, DEFAULT_PLUGIN_KEY)
+        .unwrap()
+        .unwrap();
+    let built = routers::build(&config);
+    let desired = engine::desired_traffic(&rollout, &rs, None).unwrap();
+    let mut set: rollout_router_core::ObjectSet = objects.iter().cloned().collect();
+    reconcile::plan_and_apply(&desired, &routers::as_dyn(&built), &mut set).unwrap();
+    set
+}
+
+/// Writes to one object (its creation included) the test server logged since `mark`.
+pub fn writes_to_object(
+    server: &TestApiServer,
+    mark: test_apiserver::LogMark,
+    object: &Watched,
+) -> usize {
+    server
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.verb.is_write() && r.subresource.is_none())
+        .filter(|r| r.resource.as_deref() == Some(object.ar.plural.as_str()))
+        .filter(|r| {
+            r.name.as_deref() == Some(object.name.as_str())
+                || (r.name.is_none()
+                    && r.body.as_ref().and_then(|b| b.pointer("/metadata/name"))
+                        == Some(&json!(object.name)))
+        })
+        .count()
+}
+
+/// Moves Rollout `name` (a merge patch of its status, as the rollout controller would) and waits
+/// until its RolloutTraffic status satisfies `reached`; then checks that the RolloutTraffic is
+/// Ready, that every object in `objects` equals the offline prediction made from the objects as
+/// they were before the step (absent where the prediction has none), and, on the test server,
+/// that each got exactly one write when it had to change and none otherwise. Returns the
+/// objects after the step.
+pub async fn route_step(
+    env: &Env,
+    name: &str,
+    status: Value,
+    objects: &[Watched],
+    reached: impl Fn(&rollout_router::traffic::RolloutTrafficStatus) -> bool,
+) -> Vec<Option<Value>> {
+    let mut before = Vec::new();
+    for o in objects {
+        before.push(env.get(&o.ar, &o.name).await);
+    }
+    let mark = env.server().map(TestApiServer::mark);
+    env.patch_status(&rollouts(), name, status).await;
+    let predicted = predict_routing(
+        env,
+        name,
+        &before.iter().flatten().cloned().collect::<Vec<_>>(),
+    )
+    .await;
+    let rt = env
+        .wait_traffic(name, |rt| rt.status.as_ref().is_some_and(&reached))
+        .await;
+    let status = rt.status.unwrap();
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        "{status:#?}"
+    );
+    logged_traffic_status(env, name).await;
+    let mut after = Vec::new();
+    for (o, was) in objects.iter().zip(&before) {
+        let now = env.get(&o.ar, &o.name).await;
+        assert_eq!(
+            now.clone().map(user_view),
+            predicted.get(&o.key(env)).cloned().map(user_view),
+            "{} {}: not what the offline render predicts",
+            o.ar.kind,
+            o.name
+        );
+        if let (Some(server), Some(mark)) = (env.server(), mark) {
+            let changed = was.clone().map(user_view) != now.clone().map(user_view);
+            assert_eq!(
+                writes_to_object(server, mark, o),
+                usize::from(changed),
+                "{} {}: writes in this step (changed: {changed}): {:#?}",
+                o.ar.kind,
+                o.name,
+                server.requests_since(mark)
+            );
+        }
+        after.push(now);
+    }
+    after
+}
+
+/// Steady state: a reconcile (caused by touching the Rollout's annotations) that finds every
+/// object in place writes nothing but the test's own Rollout write (test server only).
+pub async fn assert_steady(env: &Env, name: &str) {
+    let Some(server) = env.server() else {
+        return;
+    };
+    logged_traffic_status(env, name).await;
+    let mark = server.mark();
+    let before = env.controllers[0].reconcile_count();
+    env.patch(
+        &rollouts(),
+        name,
+        json!({"metadata": {"annotations": {"touched": before.to_string()}}}),
+    )
+    .await;
+    within(async {
+        while env.controllers[0].reconcile_count() <= before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let writes: Vec<_> = server
+        .requests_since(mark)
+        .into_iter()
+        .filter(|r| r.verb.is_write() && r.resource.as_deref() != Some("rollouts"))
+        .collect();
+    assert!(writes.is_empty(), "steady-state writes: {writes:#?}");
+}
+
+/// `rollout_router_drift_corrections_total` of `router` in the first controller replica.
+pub fn drift_corrections(env: &Env, router: &str) -> u64 {
+    let text = env.controllers[0].context.metrics.encode();
+    let prefix = format!("rollout_router_drift_corrections_total{{router=\"{router}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A ReplicaSet of Rollout `rollout` (controller owner `uid`) with pod-template hash `hash`, all
+/// `replicas` available; `labels` are the Rollout's selector labels.
+pub fn owned_replica_set(
+    rollout: &str,
+    labels: &Value,
+    uid: &str,
+    hash: &str,
+    replicas: i64,
+) -> Value {
+    let mut pod_labels = labels.clone();
+    pod_labels["rollouts-pod-template-hash"] = json!(hash);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": format!("{rollout}-{hash}"),
+            "labels": pod_labels,
+            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": rollout, "uid": uid, "controller": true}]
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": pod_labels},
+            "template": {"metadata": {"labels": pod_labels}, "spec": {"containers": [{"name": "app", "image": rollout}]}}
+        },
+        "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}
+    })
+}
+
+/// Scales ReplicaSet `name` to `replicas`, all available (as the ReplicaSet controller would).
+pub async fn scale_replica_set(env: &Env, name: &str, replicas: i64) {
+    env.patch(
+        &replica_sets(),
+        name,
+        json!({"spec": {"replicas": replicas}}),
+    )
+    .await;
+    env.patch_status(
+        &replica_sets(),
+        name,
+        json!({"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}),
+    )
+    .await;
+}
+
+/// The request log lags the watches by a moment (a request is logged when its answer is ready,
+/// after the watchers were told of the change): waits until the log holds the write of
+/// RolloutTraffic `name`'s current status, and with it every write of the reconcile that
+/// produced it (test server only).
+pub async fn logged_traffic_status(env: &Env, name: &str) {
+    let Some(server) = env.server() else {
+        return;
+    };
+    let Some(status) = env
+        .traffic_api()
+        .get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|rt| rt.status)
+    else {
+        return;
+    };
+    let status = serde_json::to_value(status).unwrap();
+    server
+        .wait_for(
+            "the RolloutTraffic status write in the log",
+            DEADLINE,
+            |s| {
+                s.requests().iter().rev().any(|r| {
+                    r.resource.as_deref() == Some("rollouttraffics")
+                        && r.subresource.as_deref() == Some("status")
+                        && r.status < 300
+                        && r.body.as_ref().and_then(|b| b.pointer("/0/value")) == Some(&status)
+                })
+            },
+        )
+        .await
+        .unwrap();
 }

@@ -3,7 +3,13 @@
 //! controller: it moves the Rollout's status and ReplicaSets through the steps.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod alb;
+mod faults;
 mod harness;
+mod istio_subset;
+mod lifecycle;
+mod nginx;
+mod rbac;
 
 use harness::{Env, replica_sets, rollouts, user_view, virtual_services};
 use rollout_router::rollout::{ReplicaSetView, Rollout};

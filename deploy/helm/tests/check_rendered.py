@@ -7,13 +7,14 @@ Usage: check_rendered.py [--custom-out FILE.json] SCENARIO RENDERED.yaml K8S_VER
    Kubernetes OpenAPI schemas shipped by kubernetes-validate, for each Kubernetes version given.
    Custom resources are written to --custom-out for the CRD-schema check
    (servicemonitor-validate.mjs); a kind that is neither built in nor known there is an error.
-2. The scenario's expectations hold: the RBAC rules equal, rule by rule, the table below (derived
-   independently from the controller's requests, not from the chart), and the Deployment's
+2. The scenario's expectations hold: the RBAC rules equal, rule by rule, rbac-rules.yaml (the table the
+   end-to-end suite checks against the controller's request log, not derived from the chart), and the Deployment's
    arguments, environment, probes and security context are what the values asked for.
 """
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 from functools import lru_cache
@@ -27,17 +28,33 @@ kv.schema_contents = lru_cache(maxsize=None)(kv.schema_contents)
 RELEASE_NAMESPACE = "rollout-router"
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 
-# What the controller requests, per condition (see templates/_rbac.tpl for why each exists).
-BASE_RULES = {
-    ("argoproj.io", "rollouts"): {"get", "list", "watch"},
-    ("argoproj.io", "experiments"): {"get", "list", "watch"},
-    ("apps", "replicasets"): {"get", "list", "watch"},
-    ("rollout-router.io", "rollouttraffics"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("rollout-router.io", "rollouttraffics/status"): {"patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-}
-LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "patch", "update"}}
-ARGO_PLUGIN_RULES = {("rollout-router.io", "rollouttraffics"): {"get"}}
+# What the controller requests, per feature: the table the e2e suite checks against the
+# controller's request log (tests/e2e/rbac.rs).
+RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rbac-rules.yaml")
+
+
+def load_rules():
+    with open(RULES_FILE) as f:
+        table = yaml.safe_load(f)
+    out = {}
+    for feature, rules in table.items():
+        grouped = defaultdict(set)
+        for rule in rules:
+            grouped[(rule["group"], rule["resource"])] |= set(rule["verbs"])
+        out[feature] = dict(grouped)
+    return out
+
+
+RULES = load_rules()
+BASE_RULES = RULES["base"]
+LEASE_RULES = RULES["leaderElection"]
+ARGO_PLUGIN_RULES = RULES["argoPlugin"]
+
+
+def add_rules(rules, extra):
+    for key, verbs in extra.items():
+        rules[key] = rules.get(key, set()) | verbs
+
 
 # Scenario name -> (values the scenario sets, as the check needs them).
 SCENARIOS = {
@@ -70,15 +87,10 @@ def expected_rules(values):
     routers = {"istio": True, "nginx": True, "alb": True, **values.get("routers", {})}
     rules = {k: set(v) for k, v in BASE_RULES.items()}
     if values.get("writeRolloutWeights"):
-        rules[("argoproj.io", "rollouts/status")] = {"patch"}
-    if routers["istio"]:
-        for resource in ("virtualservices", "destinationrules"):
-            rules[("networking.istio.io", resource)] = {"get", "list", "watch", "patch"}
-    if routers["nginx"] or routers["alb"]:
-        verbs = {"get", "list", "watch", "patch"}
-        if routers["nginx"]:
-            verbs |= {"create", "delete"}
-        rules[("networking.k8s.io", "ingresses")] = verbs
+        add_rules(rules, RULES["writeRolloutWeights"])
+    for router in ("istio", "nginx", "alb"):
+        if routers[router]:
+            add_rules(rules, RULES[router])
     return rules
 
 

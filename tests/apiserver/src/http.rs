@@ -2,6 +2,7 @@
 //! group, version, namespace, resource, name, subresource, verb), applies injected faults, logs
 //! it, and dispatches to discovery, the registry or a watch.
 
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use futures::StreamExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
-use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -235,6 +236,10 @@ pub(crate) async fn handle(
     let content_type = header(&parts, CONTENT_TYPE).to_string();
     let accept = header(&parts, ACCEPT).to_string();
     let user_agent = header(&parts, USER_AGENT).to_string();
+    let user = header(&parts, AUTHORIZATION)
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
     let route = route(&path);
 
     let (rp, verb) = match &route {
@@ -265,40 +270,58 @@ pub(crate) async fn handle(
         body: body_value,
         status: 0,
         injected: false,
+        // Set again when the request is logged.
+        at: std::time::Instant::now(),
+        user,
     };
 
     let decision = shared.lock_faults().decide(&record);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
-    let response = if let Some(err) = decision.error {
+    if let Some(err) = decision.error {
         record.injected = true;
-        error_response(&err)
-    } else {
-        let call = Call {
-            shared: &shared,
-            params: &params,
-            content_type: &content_type,
-            accept: &accept,
-            user_agent: &user_agent,
-            body: &bytes,
-            expire_watch: decision.expire_watch,
-        };
-        record.injected = decision.expire_watch;
-        match (route, verb) {
-            (_, None) => error_response(&Error::MethodNotAllowed),
-            (Route::Resource(rp), Some(verb)) => call
-                .resource(&rp, verb)
-                .unwrap_or_else(|e| error_response(&e)),
-            (route, Some(_)) => call.non_resource(route),
-        }
+        let response = error_response(&err);
+        record.status = response.status().as_u16();
+        shared.log_request(record);
+        return Ok(response);
+    }
+    record.injected = decision.expire_watch;
+    let call = Call {
+        pending: RefCell::new(Some(record)),
+        logged: Cell::new(None),
+        shared: &shared,
+        params: &params,
+        content_type: &content_type,
+        accept: &accept,
+        user_agent: &user_agent,
+        body: &bytes,
+        expire_watch: decision.expire_watch,
     };
-    record.status = response.status().as_u16();
-    shared.log_request(record);
+    let response = match (route, verb) {
+        (_, None) => error_response(&Error::MethodNotAllowed),
+        (Route::Resource(rp), Some(verb)) => call
+            .resource(&rp, verb)
+            .unwrap_or_else(|e| error_response(&e)),
+        (route, Some(_)) => call.non_resource(route),
+    };
+    let status = response.status().as_u16();
+    match (call.logged.get(), call.pending.into_inner()) {
+        // A write that changed state was logged when it was made (see `Call::write`).
+        (Some(seq), _) => shared.answered(seq, status),
+        (None, Some(mut record)) => {
+            record.status = status;
+            shared.log_request(record);
+        }
+        (None, None) => {}
+    }
     Ok(response)
 }
 
 struct Call<'a> {
+    /// The request's log record, until a change it makes logs it (then `logged` is its position).
+    pending: RefCell<Option<RequestRecord>>,
+    logged: Cell<Option<usize>>,
     shared: &'a Arc<Shared>,
     params: &'a Params,
     content_type: &'a str,
@@ -309,6 +332,19 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Makes a change; when it changes anything, the request is logged before any watcher can
+    /// see the change, so a client that saw an event through a watch finds the write that caused
+    /// it in the log.
+    fn write<T>(&self, f: impl FnOnce(&mut crate::registry::State) -> T) -> T {
+        self.shared.write_then(f, || {
+            if let Some(mut record) = self.pending.borrow_mut().take() {
+                // The answer is not built yet: a change that happened succeeded.
+                record.status = 200;
+                self.logged.set(Some(self.shared.log_early(record)));
+            }
+        })
+    }
+
     fn non_resource(&self, route: Route) -> Response<Body> {
         let state = self.shared.lock_state();
         let doc = match route {
@@ -488,14 +524,14 @@ impl Call<'_> {
             Verb::Create => {
                 let obj = decode_object(self.content_type, self.body)?;
                 let opts = self.write_options();
-                let created = shared.write(|s| s.create(&rt, version, namespace, obj, &opts))?;
+                let created = self.write(|s| s.create(&rt, version, namespace, obj, &opts))?;
                 Ok(json_response(201, &created))
             }
             Verb::Update => {
                 let obj = decode_object(self.content_type, self.body)?;
                 let opts = self.write_options();
-                let updated = shared
-                    .write(|s| s.update(&rt, version, namespace, name, obj, status, &opts))?;
+                let updated =
+                    self.write(|s| s.update(&rt, version, namespace, name, obj, status, &opts))?;
                 Ok(json_response(200, &updated))
             }
             Verb::Patch => {
@@ -518,7 +554,7 @@ impl Call<'_> {
                 }
                 let body = patch::parse_body(patch_type, self.body)?;
                 let opts = self.write_options();
-                let (obj, created) = shared.write(|s| {
+                let (obj, created) = self.write(|s| {
                     s.patch(
                         &rt, version, namespace, name, patch_type, &body, status, &opts,
                     )
@@ -527,7 +563,7 @@ impl Call<'_> {
             }
             Verb::Delete => {
                 let opts = self.delete_options()?;
-                match shared.write(|s| s.delete(&rt, version, namespace, name, &opts))? {
+                match self.write(|s| s.delete(&rt, version, namespace, name, &opts))? {
                     Deleted::Pending(obj) => Ok(json_response(200, &obj)),
                     Deleted::Gone(obj) => {
                         let mut details = json!({
@@ -555,7 +591,7 @@ impl Call<'_> {
                 let lo = self.list_options()?;
                 let opts = self.delete_options()?;
                 let list =
-                    shared.write(|s| s.delete_collection(&rt, version, namespace, &lo, &opts))?;
+                    self.write(|s| s.delete_collection(&rt, version, namespace, &lo, &opts))?;
                 Ok(json_response(200, &list))
             }
         }

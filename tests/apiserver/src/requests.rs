@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::Instant;
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
@@ -77,6 +78,14 @@ pub struct RequestRecord {
     pub status: u16,
     /// Answered by an injected fault rather than by the server's logic.
     pub injected: bool,
+    /// When the request was logged: once its answer was ready (a write stored, its watch
+    /// events queued), just before the response is sent. For latency figures in benchmarks.
+    pub at: Instant,
+    /// Who sent it, as token authentication names them: the bearer token of the
+    /// `Authorization` header, or `None` for an anonymous request. Tests give each client its own
+    /// token ([`crate::TestApiServer::client_as`]) to tell, say, the controller's requests from the
+    /// test's own.
+    pub user: Option<String>,
 }
 
 impl RequestRecord {
@@ -124,6 +133,7 @@ pub struct RequestMatch {
     subresource: Option<Option<String>>,
     namespace: Option<String>,
     name: Option<String>,
+    user: Option<String>,
 }
 
 impl RequestMatch {
@@ -188,6 +198,12 @@ impl RequestMatch {
         self
     }
 
+    /// Only requests sent by this user (see [`RequestRecord::user`]).
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.to_string());
+        self
+    }
+
     /// Whether a request matches.
     pub fn matches(&self, r: &RequestRecord) -> bool {
         fn field(want: &Option<String>, have: &Option<String>) -> bool {
@@ -202,6 +218,7 @@ impl RequestMatch {
                 .is_none_or(|s| s == &r.subresource)
             && field(&self.namespace, &r.namespace)
             && field(&self.name, &r.name)
+            && field(&self.user, &r.user)
     }
 }
 
@@ -211,9 +228,19 @@ pub(crate) struct RequestLog {
 }
 
 impl RequestLog {
-    pub(crate) fn push(&mut self, mut record: RequestRecord) {
-        record.seq = self.records.len();
+    pub(crate) fn push(&mut self, mut record: RequestRecord) -> usize {
+        let seq = self.records.len();
+        record.seq = seq;
+        record.at = Instant::now();
         self.records.push(record);
+        seq
+    }
+
+    /// Sets the status of a request logged before its answer was ready.
+    pub(crate) fn answered(&mut self, seq: usize, status: u16) {
+        if let Some(r) = self.records.get_mut(seq) {
+            r.status = status;
+        }
     }
 
     pub(crate) fn mark(&self) -> LogMark {

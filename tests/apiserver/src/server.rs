@@ -105,11 +105,26 @@ impl Shared {
 
     /// Runs a change under the state lock, then wakes watches, waiters and the collector.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        self.write_then(f, || {})
+    }
+
+    /// Like [`Self::write`], and when the change happened, runs `changed` while still holding the
+    /// state lock: a request is logged there, so no watcher (they read events under that lock)
+    /// can see a change before the request that made it is in the log.
+    pub(crate) fn write_then<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> T,
+        changed: impl FnOnce(),
+    ) -> T {
         let (out, before, after) = {
             let mut state = self.lock_state();
             let before = state.store.rv();
             let out = f(&mut state);
-            (out, before, state.store.rv())
+            let after = state.store.rv();
+            if after != before {
+                changed();
+            }
+            (out, before, after)
         };
         if after != before {
             self.changed.send_replace(after);
@@ -121,6 +136,17 @@ impl Shared {
 
     pub(crate) fn log_request(&self, record: RequestRecord) {
         self.lock_log().push(record);
+        self.poke();
+    }
+
+    /// Logs a request whose answer is not ready yet; returns its position for [`Self::answered`].
+    pub(crate) fn log_early(&self, record: RequestRecord) -> usize {
+        self.lock_log().push(record)
+    }
+
+    /// Records the answer of a request logged with [`Self::log_early`].
+    pub(crate) fn answered(&self, seq: usize, status: u16) {
+        self.lock_log().answered(seq, status);
         self.poke();
     }
 
@@ -235,6 +261,25 @@ impl TestApiServer {
     /// A kube-rs client for this server.
     pub fn client(&self) -> Result<kube::Client, Error> {
         kube::Client::try_from(self.config()).map_err(Error::Client)
+    }
+
+    /// A kube-rs configuration that authenticates as `user` (a bearer token; the request log
+    /// records it as [`crate::RequestRecord::user`]).
+    pub fn config_as(&self, user: &str) -> kube::Config {
+        let mut config = self.config();
+        config.auth_info.token = Some(user.to_string().into());
+        config
+    }
+
+    /// A kube-rs client that authenticates as `user`.
+    pub fn client_as(&self, user: &str) -> Result<kube::Client, Error> {
+        kube::Client::try_from(self.config_as(user)).map_err(Error::Client)
+    }
+
+    /// The RBAC rules `user`'s requests since `mark` need (see [`crate::rbac_rules`]).
+    pub fn rbac_rules_of(&self, user: &str, mark: LogMark) -> Vec<RbacRule> {
+        let records = self.requests_since(mark);
+        crate::rbac_rules(records.iter().filter(|r| r.user.as_deref() == Some(user)))
     }
 
     /// A kubeconfig for this server (context, cluster and user `test-apiserver`).

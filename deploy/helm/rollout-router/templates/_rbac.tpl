@@ -1,14 +1,16 @@
 {{/*
 The exact permissions the controller uses, in one place: the (Cluster)Role of the watched scope
-and the Lease Role. A test compares these with the requests the end-to-end suite makes, so a
-rule is added here only when the controller makes that request.
+and the Lease Role. deploy/helm/tests/rbac-rules.yaml lists the same rules: .ci/helm-check compares
+the rendered chart with it, and the end-to-end suite (tests/e2e/rbac.rs) compares it with the
+requests the controller makes. A rule is added here only when the controller makes that request.
 */}}
 
 {{/* Rules in the watched scope: every namespace (ClusterRole) or `watchNamespace` (Role). */}}
 {{- define "rollout-router.rules" -}}
+# Inputs are read from the watch caches only: list and watch, no get.
 - apiGroups: ["argoproj.io"]
   resources: ["rollouts"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 {{- if .Values.writeRolloutWeights }}
 # --write-rollout-weights: status.canary.weights on the Rollout.
 - apiGroups: ["argoproj.io"]
@@ -17,13 +19,13 @@ rule is added here only when the controller makes that request.
 {{- end }}
 - apiGroups: ["argoproj.io"]
   resources: ["experiments"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["apps"]
   resources: ["replicasets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["rollout-router.io"]
   resources: ["rollouttraffics"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["rollout-router.io"]
   resources: ["rollouttraffics/status"]
   verbs: ["patch"]
@@ -53,7 +55,7 @@ rule is added here only when the controller makes that request.
 {{- define "rollout-router.leaseRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
-  verbs: ["get", "create", "patch", "update"]
+  verbs: ["get", "create", "patch"]
 {{- end }}
 
 {{/* What Argo Rollouts' service account needs for the plugin's VerifyWeight. */}}

@@ -265,3 +265,39 @@ async fn the_request_log_folds_into_rbac_rules() {
         )
     );
 }
+
+#[tokio::test]
+async fn the_log_names_the_user_of_each_request() {
+    let (server, anonymous) = server().await;
+    create_rollout(&rollouts(&anonymous), "web", 1).await;
+    let controller = server.client_as("controller").unwrap();
+    let mark = server.mark();
+    rollouts(&controller).get("web").await.unwrap();
+    rollouts(&anonymous)
+        .patch("web", &PatchParams::default(), &replicas_patch(2))
+        .await
+        .unwrap();
+
+    let users: Vec<_> = server
+        .requests_since(mark)
+        .into_iter()
+        .map(|r| (r.verb, r.user))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            (Verb::Get, Some("controller".to_string())),
+            (Verb::Patch, None)
+        ]
+    );
+    assert_eq!(
+        server.count_since(mark, &RequestMatch::any().user("controller")),
+        1
+    );
+    let shown: Vec<String> = server
+        .rbac_rules_of("controller", mark)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["argoproj.io rollouts: get"]);
+}
