@@ -245,6 +245,9 @@ fn plan_text(input: &Input, output: &PlanOutput) -> String {
         if let Some(hold) = &d.hold {
             text.push_str(&format!("   hold ({:?}): {}\n", hold.reason, hold.message));
         }
+        if let Some(waiting) = &entry.waiting {
+            text.push_str(&format!("   waiting: {waiting}\n"));
+        }
         let base = if first {
             // The objects as the user wrote them.
             let keys: Vec<ObjectKey> = entry.objects.iter().filter_map(ObjectKey::of).collect();

@@ -146,6 +146,30 @@ fn plan_abort_ends_at_zero() {
 }
 
 #[test]
+fn plan_text_says_what_a_router_is_waiting_for() {
+    let dir = root().join("examples/istio-subset");
+    let dir = dir.to_str().unwrap();
+    let out = json(&run(&["plan", dir, "-o", "json"]));
+    let waiting: Vec<&str> = out["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["waiting"].as_str())
+        .collect();
+    assert!(
+        !waiting.is_empty(),
+        "the DestinationRule delay rule waits at the initial entry"
+    );
+    let text = String::from_utf8(run(&["plan", dir]).stdout).unwrap();
+    for w in waiting {
+        assert!(
+            text.contains(&format!("   waiting: {w}\n")),
+            "{w} not in:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn render_prints_the_weight_of_the_status() {
     let fixture = root().join("tests/fixtures/render/rollout.yaml");
     let text = std::fs::read_to_string(&fixture).unwrap();

@@ -357,7 +357,11 @@ pub async fn report(
     for (type_, reason, note) in events {
         ctx.publish(reference, type_, reason, note).await;
     }
-    if new != old && ctx.may_write() && existing.is_some() {
+    // Routed / Failed come after `ensure_traffic`, which created a missing RolloutTraffic in
+    // this very reconcile: its status must be written now, or the journal of what this
+    // reconcile wrote to user objects is lost (a 404 is handled below).
+    let created = !matches!(outcome, Outcome::Invalid { .. });
+    if new != old && ctx.may_write() && (existing.is_some() || created) {
         let api: Api<RolloutTraffic> =
             Api::namespaced(ctx.client.clone(), &rollout.metadata.namespace);
         let patch: json_patch::Patch =

@@ -280,3 +280,95 @@ async fn alb_ingress_annotations_full_rollout_then_deletion_hands_routing_back()
     );
     env.shutdown().await;
 }
+
+/// 100 % to stable in rollout-router's bytes: what a settled Rollout's Ingress carries.
+fn stable_action() -> String {
+    r#"{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"checkout-stable","ServicePort":"80","Weight":100}]}}"#.to_owned()
+}
+
+// A freshly installed Rollout that never had an update (settled: release mode) whose Ingress
+// routes through `use-annotation` but has no action yet: LBC cannot build that rule without it,
+// so rollout-router adds the 100 % stable action right away (Argo writes it on every reconcile,
+// spec 30 §2.4), RolloutTraffic is Ready, the next reconcile writes nothing, and deleting the
+// Rollout removes exactly what was added (the journal), giving the user's Ingress back byte for
+// byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alb_fresh_rollout_gets_the_stable_action_before_any_update() {
+    let mut env = Env::new("alb-fresh").await;
+    let mut fresh = ingress();
+    fresh["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove(ACTION);
+    let original = env.create(fresh).await;
+    assert_eq!(annotation(&original, ACTION), None);
+    let created = env.create(rollout()).await;
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_owned();
+    env.create(owned_replica_set(NAME, &labels(), &uid, STABLE, 2))
+        .await;
+    let mark = env.server().map(test_apiserver::TestApiServer::mark);
+    let settings = env.settings("replica-0", false);
+    env.start_controller(settings).await;
+
+    let rt = env
+        .wait_traffic(NAME, |rt| {
+            rt.status.as_ref().is_some_and(|s| {
+                s.desired_weight == Some(0)
+                    && s.applied_weight == Some(0)
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        })
+        .await;
+    let status = rt.status.unwrap();
+    // The write is journaled: the action did not exist before.
+    let entries: Vec<_> = status
+        .journal
+        .iter()
+        .filter(|e| e.kind == "Ingress" && e.name == INGRESS)
+        .collect();
+    assert_eq!(entries.len(), 1, "{:#?}", status.journal);
+    assert_eq!(
+        entries[0].path,
+        vec![json!("metadata"), json!("annotations"), json!(ACTION)]
+    );
+    assert_eq!(entries[0].original, None);
+    assert_eq!(entries[0].written, Some(json!(stable_action())));
+
+    // Only the action was added: no bookkeeping entry, everything else is the user's.
+    let ing = env.get(&ingresses(), INGRESS).await.unwrap();
+    let mut expected = original.clone();
+    expected["metadata"]["annotations"][ACTION] = json!(stable_action());
+    assert_eq!(user_view(ing), user_view(expected));
+    if let (Some(server), Some(mark)) = (env.server(), mark) {
+        harness::logged_traffic_status(&env, NAME).await;
+        assert_eq!(
+            harness::writes_to_object(server, mark, &watched()[0]),
+            1,
+            "{:#?}",
+            server.requests_since(mark)
+        );
+    }
+    assert_steady(&env, NAME).await;
+
+    // Deletion: the journal removes the action it added; the Ingress is the user's again, byte
+    // for byte, with one write.
+    let mark = env.server().map(test_apiserver::TestApiServer::mark);
+    env.delete(&rollouts(), NAME).await;
+    harness::wait_object(&env.traffic_api(), NAME, |o| o.is_none()).await;
+    let ing = env.get(&ingresses(), INGRESS).await.unwrap();
+    assert_eq!(
+        serde_json::to_string(&user_view(ing)).unwrap(),
+        serde_json::to_string(&user_view(original)).unwrap()
+    );
+    if let (Some(server), Some(mark)) = (env.server(), mark) {
+        assert_eq!(
+            harness::writes_to_object(server, mark, &watched()[0]),
+            1,
+            "{:#?}",
+            server.requests_since(mark)
+        );
+    }
+    env.shutdown().await;
+}

@@ -20,6 +20,11 @@ pub struct IngressEdit<'a> {
     rules: Vec<RulePaths>,
     original_book: ManagedAnnotations,
     pub book: ManagedAnnotations,
+    /// Guard annotations added to an existing map with `metadata.resourceVersion` (RFC 6902
+    /// cannot test that a member is absent): set by writes that are only right while the key is
+    /// missing, so a concurrent writer of the same key fails the patch instead of being
+    /// overwritten.
+    guard_additions: bool,
 }
 
 impl<'a> IngressEdit<'a> {
@@ -32,7 +37,15 @@ impl<'a> IngressEdit<'a> {
             rules,
             original_book: book.clone(),
             book,
+            guard_additions: false,
         }
+    }
+
+    /// Sets `key` only because it is absent now: the patch also tests `metadata.resourceVersion`
+    /// so that it fails if anyone wrote the Ingress (the same key, say) since it was read.
+    pub fn add_missing_annotation(&mut self, key: String, value: String) {
+        self.guard_additions = true;
+        self.set_annotation(key, value);
     }
 
     pub fn set_annotation(&mut self, key: String, value: String) {
@@ -127,11 +140,19 @@ impl<'a> IngressEdit<'a> {
                 }
             }
             Some(current) => {
+                let mut guarded = false;
                 for (key, desired) in &self.annotations {
                     let path = pointer!["metadata", "annotations", key];
                     match (current.get(key), desired) {
                         (None, None) => {}
                         (None, Some(v)) => {
+                            if self.guard_additions
+                                && !guarded
+                                && let Some(rv) = self.ingress.resource_version()
+                            {
+                                tests.test(pointer!["metadata", "resourceVersion"], rv.clone());
+                                guarded = true;
+                            }
                             ops.add(path, Value::String(v.clone()));
                         }
                         (Some(cur), Some(v)) if cur.as_str() == Some(v.as_str()) => {}

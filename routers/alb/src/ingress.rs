@@ -127,6 +127,18 @@ pub fn uses_annotation(path: &Value) -> bool {
     port.and_then(Value::as_str) == Some(USE_ANNOTATION)
 }
 
+/// Whether some rule path sends traffic through the action `action_name`: its backend names
+/// that Service with the port name `use-annotation`, so LBC needs `actions.<action_name>` to build
+/// the listener rule.
+pub fn routes_through_action(ingress: &Ingress<'_>, action_name: &str) -> bool {
+    ingress.rules().iter().any(|rule| {
+        rule.paths
+            .iter()
+            .flatten()
+            .any(|p| backend_service(p) == Some(action_name) && uses_annotation(p))
+    })
+}
+
 /// Field path of a path's backend port, for error messages.
 pub fn backend_port_field(rule: usize, path: usize, legacy: bool) -> String {
     let port = if legacy {

@@ -12,19 +12,72 @@
 //!   no port for the route action) and leaves conditions behind.
 //! * The Rollout's bookkeeping entry is removed (the annotation too when it becomes empty), and
 //!   its entries in Argo's legacy `managed-alb-actions` annotation. Other Rollouts' entries stay.
+//! * Settled Rollout (release case (a), the steady state): an Ingress whose rule routes through
+//!   the action but that has no action annotation at all gets the 100 % stable action, because
+//!   LBC cannot build that listener rule without it (Argo writes the action on every reconcile,
+//!   steady state included, spec 30 §2.4). An existing action — the user's, whatever it says, or
+//!   ours — is left alone. No bookkeeping entry is written for it: the controller's journal
+//!   records the write, so deleting the Rollout removes exactly what was added.
 
 use rollout_router_core::json_patch::Patch;
-use rollout_router_core::{RolloutRef, RouterError};
+use rollout_router_core::{AlbConfig, DesiredTraffic, RolloutRef, RouterError};
 
 use crate::action::{ForwardAction, TargetGroup};
 use crate::bookkeeping::{LEGACY_MANAGED_ACTIONS, legacy_without};
 use crate::edit::IngressEdit;
-use crate::ingress::{Ingress, split_managed_key};
-use crate::plan::{ALB_TOTAL_WEIGHT, read_bookkeeping, remove_route};
+use crate::ingress::{Ingress, annotation_key, routes_through_action, split_managed_key};
+use crate::plan::{ALB_TOTAL_WEIGHT, Targets, read_bookkeeping, remove_route, stickiness};
 
-/// The guarded patch that hands one Ingress back, `None` when the Rollout left nothing on it.
+/// The weighted action a settled Rollout's Ingresses must carry when they have none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SteadyAction {
+    /// The action name (`rootService`, else the stable Service) the Ingress rule must route to.
+    pub action_name: String,
+    /// `<prefix>/actions.<action_name>`.
+    pub key: String,
+    /// 100 % to the stable Service in its current role, in rollout-router's canonical bytes.
+    pub value: String,
+}
+
+impl SteadyAction {
+    /// `None` when `desired` is not a settled Rollout's steady state but the hand-back after the
+    /// Rollout is gone (`Router::release` case (b): no stable pod-template hash). Then nothing is
+    /// added: the journal's undo restores what the user had, which may be no action at all.
+    pub fn for_release(
+        config: &AlbConfig,
+        desired: &DesiredTraffic,
+    ) -> Result<Option<Self>, RouterError> {
+        if desired.stable.pod_template_hash.is_empty() {
+            return Ok(None);
+        }
+        let targets = Targets::new(config, desired)?;
+        if targets.stable_service.is_empty() {
+            return Ok(None);
+        }
+        // The form release leaves after every update (one target group), so a fresh Rollout and
+        // a completed one look the same, and no target group for the canary Service is needed
+        // while nothing is in progress. Argo writes `canary 0 / stable 100` here (docs/alb.md).
+        let action = ForwardAction {
+            target_groups: vec![TargetGroup {
+                service_name: targets.stable_service.to_owned(),
+                service_port: config.service_port.to_string(),
+                weight: i64::from(ALB_TOTAL_WEIGHT),
+            }],
+            stickiness: stickiness(config)?,
+        };
+        Ok(Some(Self {
+            action_name: targets.action_name.to_owned(),
+            key: annotation_key(config.annotation_prefix(), "actions", targets.action_name),
+            value: action.to_annotation(),
+        }))
+    }
+}
+
+/// The guarded patch that hands one Ingress back, `None` when the Rollout left nothing on it and
+/// nothing is missing.
 pub fn release_ingress(
     rollout: &RolloutRef,
+    steady: Option<&SteadyAction>,
     ingress: Ingress<'_>,
 ) -> Result<Option<Patch>, RouterError> {
     let book = read_bookkeeping(&ingress)?;
@@ -77,6 +130,16 @@ pub fn release_ingress(
         remove_route(&mut edit, &rollout.name, name, &route_keys);
     }
     edit.book.remove_rollout(&rollout.name);
+
+    // Only when the key is absent: any value there (the user's own action, equivalent or not, or
+    // the one reset above) is kept. The patch is guarded by the resourceVersion, so a concurrent
+    // writer of the key wins.
+    if let Some(steady) = steady
+        && ingress.annotation_value(&steady.key).is_none()
+        && routes_through_action(&ingress, &steady.action_name)
+    {
+        edit.add_missing_annotation(steady.key.clone(), steady.value.clone());
+    }
 
     if let Some(legacy) = ingress.annotation(LEGACY_MANAGED_ACTIONS) {
         match legacy_without(legacy, &rollout.name) {

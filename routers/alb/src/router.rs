@@ -9,7 +9,7 @@ use crate::condition::exact_values;
 use crate::ingress::{GROUP, Ingress, KIND};
 use crate::observe::observe_ingress;
 use crate::plan::{PlanInputs, Targets, weight_action};
-use crate::release::release_ingress;
+use crate::release::{SteadyAction, release_ingress};
 use crate::verify::{
     ExpectedTargetGroup, TargetGroupRole, VerificationRequest, resource_tag_value,
 };
@@ -145,11 +145,14 @@ impl Router for AlbRouter {
         objects: &ObjectSet,
     ) -> Result<Vec<Change>, RouterError> {
         let rollout = &desired.rollout;
+        let steady = SteadyAction::for_release(&self.config, desired)?;
         let mut changes = Vec::new();
         for (key, value) in self.ingresses(&rollout.namespace, objects) {
             // A deleted Ingress has nothing left to hand back.
             let Some(value) = value else { continue };
-            if let Some(patch) = release_ingress(rollout, Ingress::new(&key, value))? {
+            if let Some(patch) =
+                release_ingress(rollout, steady.as_ref(), Ingress::new(&key, value))?
+            {
                 changes.push(Change::Patch { key, patch });
             }
         }

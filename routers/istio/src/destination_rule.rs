@@ -9,6 +9,7 @@ use rollout_router_core::patch::PatchBuilder;
 use rollout_router_core::{IstioDestinationRule, ObjectKey, RouterError, json_patch, pointer};
 use serde_json::{Value, json};
 
+use crate::guard;
 use crate::json::{name_of, spec_array, str_field};
 
 /// The label that pins a subset to one ReplicaSet's pods.
@@ -80,7 +81,7 @@ pub(crate) fn plan_hashes(
 }
 
 /// Sets (or, for `None`/empty, removes) the hash label of `subsets[index]`, guarded by the
-/// subset's name at that index.
+/// subset's name at that index (its whole value when it has no `labels` yet).
 fn set_label(ops: &mut PatchBuilder, subsets: &[Value], index: usize, hash: Option<&str>) {
     let subset = &subsets[index];
     let labels = subset.get("labels").and_then(Value::as_object);
@@ -91,10 +92,13 @@ fn set_label(ops: &mut PatchBuilder, subsets: &[Value], index: usize, hash: Opti
     if current == wanted {
         return;
     }
-    ops.test(
-        pointer!["spec", "subsets", index, "name"],
-        json!(name_of(subset)),
-    );
+    if labels.is_some() {
+        guard::element(ops, pointer!["spec", "subsets", index], subset);
+    } else {
+        // Adding `labels` whole assumes there is none: pin the whole subset (RFC 6902 cannot
+        // test that a member is absent), so labels added meanwhile are not overwritten.
+        ops.test(pointer!["spec", "subsets", index], subset.clone());
+    }
     let label_path = pointer!["spec", "subsets", index, "labels", POD_TEMPLATE_HASH_LABEL];
     match (wanted, labels) {
         (Some(h), Some(_)) => {

@@ -4,12 +4,13 @@
 //!
 //! Layout: [`reference`] resolves object keys, `selection` picks the weighted routes,
 //! `weights` splits one route, `managed_routes` builds header/mirror routes and their order,
-//! `virtual_service` and `destination_rule` patch one object each, `delay` holds the
-//! DestinationRule delay rule.
+//! `virtual_service` and `destination_rule` patch one object each, `guard` pins what each
+//! array operation assumes, `delay` holds the DestinationRule delay rule.
 
 mod delay;
 mod destination;
 mod destination_rule;
+mod guard;
 mod json;
 mod managed_routes;
 pub mod reference;

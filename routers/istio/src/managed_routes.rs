@@ -2,12 +2,15 @@
 //! the guarded operations that put the managed block, in `managedRoutes` order, ahead of the
 //! user's routes. User routes are never moved, rewritten or reordered among themselves.
 
+use std::borrow::Cow;
+
 use rollout_router_core::patch::PatchBuilder;
 use rollout_router_core::pointer;
 use rollout_router_core::{SetHeaderRoute, SetMirrorRoute, StringMatch};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::destination::DestinationView;
+use crate::guard;
 use crate::json::name_of;
 
 /// Where managed routes send traffic (§7): the canary Service, or the DestinationRule's
@@ -150,9 +153,16 @@ fn forwarded_destination(entry: &Value) -> Value {
 /// `managedRoutes` order) followed by the user's routes in their existing order; every other
 /// route named in `managed` is removed. Routes are compared by position, never matched by
 /// name alone, so unnamed or duplicate user routes are never duplicated (edge case 34).
+///
+/// Every operation is preceded by a `test` of what it assumes (the route it removes or
+/// replaces, the route an insertion goes ahead of, the whole list before an append), so a
+/// patch planned from a stale copy fails instead of inserting a managed route twice. `edited`
+/// holds the destinations of the routes the weight operations already in `ops` change (by
+/// index in `http`): those tests see the routes as the patch leaves them by then.
 pub(crate) fn emit_block(
     ops: &mut PatchBuilder,
     http: &[Value],
+    edited: &[(usize, Vec<Value>)],
     block: &[(&str, &Value)],
     managed: &[&str],
 ) {
@@ -169,16 +179,13 @@ pub(crate) fn emit_block(
     }
     for (i, route) in http.iter().enumerate().rev() {
         if drop[i] {
-            ops.test(pointer!["spec", "http", i, "name"], json!(name_of(route)));
+            guard::element(ops, pointer!["spec", "http", i], route);
             ops.remove(pointer!["spec", "http", i]);
         }
     }
-    let rest: Vec<&Value> = http
-        .iter()
-        .zip(&drop)
-        .filter(|(_, d)| !**d)
-        .map(|(r, _)| r)
-        .collect();
+    // The routes that stay, with their index in `http`.
+    let kept: Vec<(usize, &Value)> = http.iter().enumerate().filter(|(i, _)| !drop[*i]).collect();
+    let rest: Vec<&Value> = kept.iter().map(|(_, r)| *r).collect();
 
     let in_place = rest
         .iter()
@@ -194,9 +201,9 @@ pub(crate) fn emit_block(
     if aligned {
         // Same routes in the same places; only contents differ (a mirror route following a
         // weight change, a step whose match changed): replace them where they are.
-        for (k, (name, want)) in block.iter().enumerate().skip(in_place) {
+        for (k, (_, want)) in block.iter().enumerate().skip(in_place) {
             if rest[k] != *want {
-                ops.test(pointer!["spec", "http", k, "name"], json!(name));
+                guard::element(ops, pointer!["spec", "http", k], rest[k]);
                 ops.replace(pointer!["spec", "http", k], (*want).clone());
             }
         }
@@ -204,11 +211,37 @@ pub(crate) fn emit_block(
     }
     for (i, route) in rest.iter().enumerate().skip(in_place).rev() {
         if is_managed(route) {
-            ops.test(pointer!["spec", "http", i, "name"], json!(name_of(route)));
+            guard::element(ops, pointer!["spec", "http", i], route);
             ops.remove(pointer!["spec", "http", i]);
         }
     }
+    // Now the list is `block[..in_place]` followed by the user's routes: each insertion goes
+    // just ahead of the first user route, or at the end of the managed routes when there is
+    // none.
+    let first_user = kept
+        .iter()
+        .skip(in_place)
+        .find(|(_, r)| !is_managed(r))
+        .map(|(i, route)| match edited.iter().find(|(e, _)| e == i) {
+            // An unnamed weighted route is pinned whole, as the weight operations leave it.
+            Some((_, destinations)) if name_of(route).is_none() => {
+                let mut route = (*route).clone();
+                if let Some(fields) = route.as_object_mut() {
+                    fields.insert("route".into(), Value::Array(destinations.clone()));
+                }
+                Cow::Owned(route)
+            }
+            _ => Cow::Borrowed(*route),
+        });
     for (k, (_, want)) in block.iter().enumerate().skip(in_place) {
+        match &first_user {
+            Some(route) => guard::element(ops, pointer!["spec", "http", k], route),
+            None => guard::array(
+                ops,
+                pointer!["spec", "http"],
+                block[..k].iter().map(|(_, v)| *v),
+            ),
+        }
         ops.add(pointer!["spec", "http", k], (*want).clone());
     }
 }

@@ -78,6 +78,9 @@ impl<'a> VsPlan<'a> {
             .routes
             .iter()
             .any(|(_, i)| matches!(i, RouteIntent::Active(_)));
+        // HTTP routes whose destinations the weight operations change, with the destinations
+        // after them: the managed-route operations come next and test routes as they are then.
+        let mut http_edits: Vec<(usize, Vec<Value>)> = Vec::new();
         for route in &selected {
             let routes = spec_array(vs, route.section.key()).unwrap_or_default();
             let Some(value) = routes.get(route.index) else {
@@ -89,6 +92,9 @@ impl<'a> VsPlan<'a> {
                 .map(|split| RouteEdit::plan(destinations, split))
                 .unwrap_or_default();
             edit.emit(&mut ops, route.section, route.index, value);
+            if route.section == Section::Http && !edit.is_empty() {
+                http_edits.push((route.index, edit.apply(destinations)));
+            }
             if any_active && route.section == Section::Http && Some(route.index) == primary {
                 primary_after = Some(edit.apply(destinations));
             }
@@ -155,7 +161,7 @@ impl<'a> VsPlan<'a> {
             .filter_map(|(n, borrowed, built)| Some((*n, borrowed.or(built.as_deref())?)))
             .collect();
         if let Some(http) = http {
-            managed_routes::emit_block(&mut ops, http, &block, &self.managed);
+            managed_routes::emit_block(&mut ops, http, &http_edits, &block, &self.managed);
         }
         Ok(ops.build_if_changed())
     }

@@ -8,7 +8,7 @@ use rollout_router_core::pointer;
 use serde_json::{Value, json};
 
 use crate::destination::{DestinationView, Role, Targets};
-use crate::json::name_of;
+use crate::guard;
 use crate::selection::Section;
 
 /// The desired split, in Istio weight units.
@@ -93,17 +93,17 @@ impl RouteEdit {
         self.sets.is_empty() && self.appends.is_empty() && self.deletes.is_empty()
     }
 
-    /// Adds the guarded operations for the route at `spec.<section>[index]`: the route's name
-    /// (when it has one) and the host/subset of every destination touched are tested first, so
-    /// a concurrent reordering fails the patch instead of moving weight to the wrong place.
+    /// Adds the guarded operations for the route at `spec.<section>[index]`: the route (its
+    /// name, or its whole value when unnamed), the host/subset of every destination touched and
+    /// the whole destination list before an append are tested first, so a concurrent edit or
+    /// reordering fails the patch instead of moving weight to the wrong place or appending an
+    /// experiment destination twice.
     pub fn emit(&self, ops: &mut PatchBuilder, section: Section, index: usize, route: &Value) {
         if self.is_empty() {
             return;
         }
         let sec = section.key();
-        if let Some(name) = name_of(route) {
-            ops.test(pointer!["spec", sec, index, "name"], json!(name));
-        }
+        guard::element(ops, pointer!["spec", sec, index], route);
         let destinations = crate::json::array_field(route, "route").unwrap_or_default();
         let guard = |ops: &mut PatchBuilder, j: usize| {
             let d = DestinationView::of(&destinations[j]);
@@ -127,8 +127,14 @@ impl RouteEdit {
                 ops.add(path, json!(weight));
             }
         }
-        for value in &self.appends {
-            ops.add(pointer!["spec", sec, index, "route", "-"], value.clone());
+        if !self.appends.is_empty() {
+            // The list as the weight updates above leave it, growing with each append.
+            let mut current = self.with_sets(destinations);
+            for value in &self.appends {
+                guard::array(ops, pointer!["spec", sec, index, "route"], &current);
+                ops.add(pointer!["spec", sec, index, "route", "-"], value.clone());
+                current.push(value.clone());
+            }
         }
         for &j in &self.deletes {
             guard(ops, j);
@@ -138,15 +144,21 @@ impl RouteEdit {
 
     /// The destinations after the edit (what the route will say once the patch is applied).
     pub fn apply(&self, destinations: &[Value]) -> Vec<Value> {
+        let mut out = self.with_sets(destinations);
+        out.extend(self.appends.iter().cloned());
+        for &j in &self.deletes {
+            out.remove(j);
+        }
+        out
+    }
+
+    /// The destinations with only the weight updates applied.
+    fn with_sets(&self, destinations: &[Value]) -> Vec<Value> {
         let mut out = destinations.to_vec();
         for &(j, weight) in &self.sets {
             if let Some(obj) = out[j].as_object_mut() {
                 obj.insert("weight".into(), json!(weight));
             }
-        }
-        out.extend(self.appends.iter().cloned());
-        for &j in &self.deletes {
-            out.remove(j);
         }
         out
     }

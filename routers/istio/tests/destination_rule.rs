@@ -78,7 +78,9 @@ fn labels_are_added_when_missing_and_removed_for_an_empty_hash() {
         vec![patch_change(
             dr_key(),
             json!([
-                {"op": "test", "path": "/spec/subsets/0/name", "value": "canary"},
+                // No labels yet: the whole subset is pinned, so labels added meanwhile are
+                // not overwritten.
+                {"op": "test", "path": "/spec/subsets/0", "value": {"name": "canary"}},
                 {"op": "add", "path": "/spec/subsets/0/labels", "value": {"rollouts-pod-template-hash": "c1"}},
                 {"op": "test", "path": "/spec/subsets/1/name", "value": "stable"},
                 {"op": "add", "path": "/spec/subsets/1/labels/rollouts-pod-template-hash", "value": "s1"},
@@ -192,9 +194,11 @@ fn traffic_leaves_the_canary_before_the_subset_moves() {
     let changes = router
         .plan(&with_hashes(subset_desired(0), "c2", "s1"), &before)
         .unwrap();
+    assert_guarded(&changes);
     assert_eq!(kinds(&changes), ["VirtualService", "DestinationRule"]);
     let before = objects([subsets("s1", "s1"), subset_vs(100, 0)]);
     let changes = router.plan(&subset_desired(20), &before).unwrap();
+    assert_guarded(&changes);
     assert_eq!(kinds(&changes), ["DestinationRule", "VirtualService"]);
 }
 
@@ -257,6 +261,7 @@ fn delay_rule_table() {
     let router = subset_router(vs_ref("checkout", &["primary"]));
     let set = objects([subsets("s1", "s1"), subset_vs(100, 0)]);
     let unrestricted = router.plan(&subset_desired(20), &set).unwrap();
+    assert_guarded(&unrestricted);
     assert_eq!(kinds(&unrestricted), ["DestinationRule", "VirtualService"]);
     let rows: Vec<(&str, Vec<_>, bool, Option<&str>)> = vec![
         (
@@ -379,6 +384,7 @@ fn delay_rule_still_applies_route_removals_and_the_early_reset() {
     );
     d.managed_routes = vec![absent("h")];
     let changes = router.plan(&d, &set).unwrap();
+    assert_guarded(&changes);
     assert_eq!(kinds(&changes), ["VirtualService"]);
     let mut after = set.clone();
     after.apply_all(&changes).unwrap();

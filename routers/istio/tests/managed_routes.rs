@@ -53,7 +53,11 @@ fn header_route_shapes() {
         changes,
         vec![patch_change(
             vs_key(),
-            json!([{"op": "add", "path": "/spec/http/0", "value": route.clone()}])
+            json!([
+                // Inserted ahead of "primary": a stale plan (the route already there) fails.
+                {"op": "test", "path": "/spec/http/0/name", "value": "primary"},
+                {"op": "add", "path": "/spec/http/0", "value": route.clone()},
+            ])
         )]
     );
     assert_vs_spec(&after, json!({"http": [route, primary(80, 20)]}));
@@ -272,7 +276,9 @@ fn managed_routes_follow_managed_routes_order_and_removal() {
             json!([
                 {"op": "test", "path": "/spec/http/1/name", "value": "second"},
                 {"op": "remove", "path": "/spec/http/1"},
+                {"op": "test", "path": "/spec/http/0/name", "value": "static"},
                 {"op": "add", "path": "/spec/http/0", "value": h("first")},
+                {"op": "test", "path": "/spec/http/1/name", "value": "static"},
                 {"op": "add", "path": "/spec/http/1", "value": h("second")},
             ])
         )]

@@ -1,7 +1,8 @@
 //! Property tests: for random VirtualServices and DestinationRules carrying routes, fields and
 //! destinations rollout-router does not manage, driving a rollout (every step, then completion
 //! or abort) (a) leaves every unmanaged byte identical, (b) planning again after applying
-//! changes nothing, (c) the observed weights equal the desired ones.
+//! changes nothing, (c) the observed weights equal the desired ones, (d) every operation of
+//! every plan is guarded by a preceding `test` (`common::check_guarded`).
 
 #![allow(
     clippy::unwrap_used,
@@ -234,6 +235,7 @@ fn step(
     let changes = router
         .plan(d, set)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    check_guarded(&changes).map_err(TestCaseError::fail)?;
     let mut after = set.clone();
     after
         .apply_all(&changes)

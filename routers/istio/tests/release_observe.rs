@@ -116,6 +116,7 @@ fn release_waits_like_plan_under_the_delay_rule() {
         false,
     );
     let changes = router.release(&d, &before).unwrap();
+    assert_guarded(&changes);
     let mut after = before.clone();
     after.apply_all(&changes).unwrap();
     assert_vs(&after, subset_primary(0, 100));

@@ -67,6 +67,11 @@ fn zero_weight_is_written_explicitly_and_absent_weight_is_added() {
         vec![patch_change(
             vs_key(),
             json!([
+                // Unnamed: the whole route is its identity.
+                {"op": "test", "path": "/spec/http/0", "value": {"route": [
+                    {"destination": {"host": "stable-svc"}},
+                    dest("canary-svc", 30),
+                ]}},
                 {"op": "test", "path": "/spec/http/0/route/0/destination/host", "value": "stable-svc"},
                 {"op": "add", "path": "/spec/http/0/route/0/weight", "value": 100},
                 {"op": "test", "path": "/spec/http/0/route/1/destination/host", "value": "canary-svc"},
@@ -232,7 +237,10 @@ fn experiment_destinations_are_appended_in_service_order() {
                 {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 65},
                 {"op": "test", "path": "/spec/http/0/route/1/destination/host", "value": "canary-svc"},
                 {"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 20},
+                // Appends pin the whole list, so a stale plan cannot append twice.
+                {"op": "test", "path": "/spec/http/0/route", "value": [dest("stable-svc", 65), dest("canary-svc", 20)]},
                 {"op": "add", "path": "/spec/http/0/route/-", "value": dest("ro-exp-svc", 10)},
+                {"op": "test", "path": "/spec/http/0/route", "value": [dest("stable-svc", 65), dest("canary-svc", 20), dest("ro-exp-svc", 10)]},
                 {"op": "add", "path": "/spec/http/0/route/-", "value": dest("zz-exp-svc", 5)},
             ])
         )]
@@ -378,6 +386,7 @@ fn tls_routes_by_port_and_sni_hosts() {
         let result = router
             .plan(&desired(25), &objects([vs(spec.clone())]))
             .map(|changes| {
+                assert_guarded(&changes);
                 let mut set = objects([vs(spec.clone())]);
                 set.apply_all(&changes).unwrap();
                 set.get(&vs_key()).unwrap().clone()
@@ -399,6 +408,8 @@ fn single_tls_and_tcp_routes_without_config() {
             vec![patch_change(
                 vs_key(),
                 json!([
+                    {"op": "test", "path": format!("/spec/{section}/0"), "value": {"match": [{"port": 3000}],
+                        "route": [dest("stable-svc", 100), dest("canary-svc", 0)]}},
                     {"op": "test", "path": format!("/spec/{section}/0/route/0/destination/host"), "value": "stable-svc"},
                     {"op": "replace", "path": format!("/spec/{section}/0/route/0/weight"), "value": 90},
                     {"op": "test", "path": format!("/spec/{section}/0/route/1/destination/host"), "value": "canary-svc"},
@@ -612,11 +623,13 @@ fn unnamed_route_guards_use_destination_host_and_subset() {
         ),
     ]);
     let changes = router.plan(&subset_desired(30), &before).unwrap();
+    assert_guarded(&changes);
     assert_eq!(
         changes,
         vec![patch_change(
             vs_key(),
             json!([
+                {"op": "test", "path": "/spec/http/0", "value": {"route": [sdest("checkout", "stable", 100), sdest("checkout", "canary", 0)]}},
                 {"op": "test", "path": "/spec/http/0/route/0/destination/host", "value": "checkout"},
                 {"op": "test", "path": "/spec/http/0/route/0/destination/subset", "value": "stable"},
                 {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 70},

@@ -210,14 +210,15 @@ pub fn patch_change(key: ObjectKey, ops: Value) -> Change {
     }
 }
 
-/// Plans, applies, checks that planning again changes nothing, and returns the changes and
-/// the resulting objects.
+/// Plans, checks that every operation is guarded, applies, checks that planning again changes
+/// nothing, and returns the changes and the resulting objects.
 pub fn run(
     router: &IstioRouter,
     desired: &DesiredTraffic,
     objects: &ObjectSet,
 ) -> (Vec<Change>, ObjectSet) {
     let changes = router.plan(desired, objects).unwrap();
+    assert_guarded(&changes);
     let mut after = objects.clone();
     after.apply_all(&changes).unwrap();
     let again = router.plan(desired, &after).unwrap();
@@ -229,14 +230,15 @@ pub fn run(
     (changes, after)
 }
 
-/// Releases, applies, checks that releasing again changes nothing, and returns the changes
-/// and the resulting objects.
+/// Releases, checks that every operation is guarded, applies, checks that releasing again
+/// changes nothing, and returns the changes and the resulting objects.
 pub fn run_release(
     router: &IstioRouter,
     desired: &DesiredTraffic,
     objects: &ObjectSet,
 ) -> (Vec<Change>, ObjectSet) {
     let changes = router.release(desired, objects).unwrap();
+    assert_guarded(&changes);
     let mut after = objects.clone();
     after.apply_all(&changes).unwrap();
     pretty_assertions::assert_eq!(
@@ -338,4 +340,114 @@ pub fn assert_dr(set: &ObjectSet, expected: Value) {
 #[track_caller]
 pub fn assert_dr_spec(set: &ObjectSet, spec: Value) {
     assert_dr(set, dr(spec));
+}
+
+/// Checks that every operation of every patch in `changes` is guarded: each array element the
+/// operation's path goes through (`/spec/http/2`, `/spec/http/2/route/1`, or the array itself
+/// for an append at `-`) is pinned by an earlier `test` of that element (its name, a
+/// destination's host, its whole value or an enclosing value) that no insertion or removal in
+/// between has shifted or outdated. A patch planned from a stale copy then fails instead of
+/// applying to a different element.
+pub fn check_guarded(changes: &[Change]) -> Result<(), String> {
+    for change in changes {
+        if let Change::Patch { key, patch } = change {
+            check_patch(patch).map_err(|e| format!("{}: {e}", key.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Panics with the unguarded operation when [`check_guarded`] fails.
+pub fn assert_guarded(changes: &[Change]) {
+    if let Err(e) = check_guarded(changes) {
+        panic!("{e}\nchanges: {changes:#?}");
+    }
+}
+
+fn tokens(path: &str) -> Vec<String> {
+    path.split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn is_index(token: &str) -> bool {
+    token == "-" || token.parse::<usize>().is_ok()
+}
+
+/// `prefix` is `path` or one of its ancestors.
+fn encloses(prefix: &[String], path: &[String]) -> bool {
+    prefix.len() <= path.len() && prefix == &path[..prefix.len()]
+}
+
+fn check_patch(patch: &Patch) -> Result<(), String> {
+    use rollout_router_core::json_patch::PatchOperation;
+    let ops: Vec<(&PatchOperation, Vec<String>)> = patch
+        .iter()
+        .map(|op| (op, tokens(op.path().as_str())))
+        .collect();
+    let is_test = |i: usize| matches!(ops[i].0, PatchOperation::Test(_));
+    for (o, (op, path)) in ops.iter().enumerate() {
+        match op {
+            PatchOperation::Test(_) => continue,
+            PatchOperation::Add(_) | PatchOperation::Remove(_) | PatchOperation::Replace(_) => {}
+            other => return Err(format!("unexpected operation {other:?}")),
+        }
+        let anchors: Vec<usize> = (0..path.len()).filter(|&t| is_index(&path[t])).collect();
+        if anchors.is_empty() {
+            let covered = (0..o).any(|t| is_test(t) && encloses(&ops[t].1, path));
+            if !covered {
+                return Err(format!("operation #{o} {op:?} has no preceding test"));
+            }
+            continue;
+        }
+        for (n, &a) in anchors.iter().enumerate() {
+            let element = &path[..=a];
+            let array = &path[..a];
+            let pins = |test: &[String]| {
+                if path[a] == "-" {
+                    return encloses(test, array);
+                }
+                encloses(test, element)
+                    || [&["name"][..], &["destination", "host"][..]]
+                        .iter()
+                        .any(|suffix| {
+                            test.len() == element.len() + suffix.len()
+                                && encloses(element, test)
+                                && test[element.len()..] == **suffix
+                        })
+            };
+            // An insertion or removal between the test and the operation, in the array of this
+            // element or of an enclosing one, at or before its index, shifts what the test saw;
+            // any change to an array the test pinned whole outdates it.
+            let outdated = |t: usize| {
+                ops[t + 1..o].iter().any(|(between, spath)| {
+                    if !matches!(between, PatchOperation::Add(_) | PatchOperation::Remove(_)) {
+                        return false;
+                    }
+                    let Some((last, sarray)) = spath.split_last() else {
+                        return false;
+                    };
+                    if !is_index(last) {
+                        return false;
+                    }
+                    anchors[..=n].iter().any(|&b| {
+                        path[..b] == *sarray
+                            && (encloses(&ops[t].1, sarray)
+                                || last.parse::<usize>().is_ok_and(|si| {
+                                    path[b].parse::<usize>().is_ok_and(|ei| si <= ei)
+                                }))
+                    })
+                })
+            };
+            let covered = (0..o).any(|t| is_test(t) && pins(&ops[t].1) && !outdated(t));
+            if !covered {
+                return Err(format!(
+                    "operation #{o} {op:?}: element /{} is not pinned by a preceding test",
+                    element.join("/")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
