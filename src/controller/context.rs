@@ -106,6 +106,8 @@ pub struct Context {
     /// The last RolloutTraffic status this replica wrote, per Rollout: the cache may not have
     /// seen our own write yet, and comparing with a stale copy would write (and announce) twice.
     pub last_status: Mutex<HashMap<RolloutKey, crate::traffic::RolloutTrafficStatus>>,
+    /// RolloutTraffic objects this replica created or patched, until the cache shows them.
+    pub traffic_written: Mutex<HashMap<RolloutKey, WrittenTraffic>>,
     /// Consecutive failures per Rollout, for exponential backoff.
     pub failures: Mutex<HashMap<RolloutKey, u32>>,
     /// The routing objects this replica patched, until the caches have seen the patch (see
@@ -120,6 +122,13 @@ pub struct Written {
     pub superseded: Vec<String>,
     /// The object the API server answered the last patch with.
     pub object: serde_json::Value,
+}
+
+/// A RolloutTraffic as our own create or patch left it.
+pub struct WrittenTraffic {
+    /// The resourceVersion the write replaced (`None` for a create).
+    pub replaced: Option<String>,
+    pub object: Arc<RolloutTraffic>,
 }
 
 impl Context {
@@ -137,8 +146,42 @@ impl Context {
             .get(&ObjectRef::new_with(name, self.rollout_resource.clone()).within(namespace))
     }
 
+    /// The RolloutTraffic `namespace/name`: the one this replica last created or patched while
+    /// the cache still shows the version that write replaced (or nothing, for a create), else
+    /// the cache's. Without this, a reconcile that runs before the watch delivers our own write
+    /// creates or patches it a second time.
     pub fn rollout_traffic(&self, namespace: &str, name: &str) -> Option<Arc<RolloutTraffic>> {
-        self.traffic.get(&ObjectRef::new(name).within(namespace))
+        let cached = self.traffic.get(&ObjectRef::new(name).within(namespace));
+        let key: RolloutKey = (namespace.to_owned(), name.to_owned());
+        let mut written = self
+            .traffic_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = written.get(&key) {
+            let cached_version = cached.as_ref().and_then(|c| c.resource_version());
+            if cached_version == w.replaced {
+                return Some(w.object.clone());
+            }
+            // The cache has moved past our write: it is the newest again.
+            written.remove(&key);
+        }
+        cached
+    }
+
+    /// Remembers the RolloutTraffic the API server answered our create (`replaced: None`) or
+    /// patch (`replaced`: the version the patch was made against) with.
+    pub fn remember_traffic(&self, replaced: Option<String>, object: RolloutTraffic) {
+        let key: RolloutKey = (object.namespace().unwrap_or_default(), object.name_any());
+        self.traffic_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                WrittenTraffic {
+                    replaced,
+                    object: Arc::new(object),
+                },
+            );
     }
 
     /// The Rollout's ReplicaSets for `hashes` (its current and stable pod-template hashes).

@@ -380,12 +380,14 @@ async fn ensure_traffic(
             }
             let patch: json_patch::Patch = serde_json::from_value(Value::Array(patch))
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            api.patch(
-                &rt.name_any(),
-                &ctx.patch_params(),
-                &Patch::Json::<()>(patch),
-            )
-            .await?;
+            let patched = api
+                .patch(
+                    &rt.name_any(),
+                    &ctx.patch_params(),
+                    &Patch::Json::<()>(patch),
+                )
+                .await?;
+            ctx.remember_traffic(rt.resource_version(), patched);
             Ok(())
         }
         None => {
@@ -420,7 +422,10 @@ async fn ensure_traffic(
                 )
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(created) => {
+                    ctx.remember_traffic(None, created);
+                    Ok(())
+                }
                 // Created by a previous reconcile the cache has not seen yet.
                 Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
                 Err(e) => Err(e.into()),

@@ -337,6 +337,7 @@ pub async fn start(
         leader: always_leader.into(),
         ready: false.into(),
         last_status: Default::default(),
+        traffic_written: Default::default(),
         failures: Default::default(),
         written: Default::default(),
     });

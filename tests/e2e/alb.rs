@@ -10,25 +10,25 @@ use crate::harness::{
     route_step, scale_replica_set, user_view,
 };
 
-const NAME: &str = "checkout";
-const INGRESS: &str = "checkout";
-const STABLE: &str = "6d8f9c7b5";
-const CANARY: &str = "84b7c6d9f";
+pub(crate) const NAME: &str = "checkout";
+pub(crate) const INGRESS: &str = "checkout";
+pub(crate) const STABLE: &str = "6d8f9c7b5";
+pub(crate) const CANARY: &str = "84b7c6d9f";
 /// Number of steps in [`rollout`].
-const STEPS: i64 = 5;
-const ACTION: &str = "alb.ingress.kubernetes.io/actions.checkout-stable";
-const ROUTE_ACTION: &str = "alb.ingress.kubernetes.io/actions.canary-header";
-const ROUTE_CONDITION: &str = "alb.ingress.kubernetes.io/conditions.canary-header";
-const BOOKKEEPING: &str = "rollouts.argoproj.io/managed-alb-annotations";
+pub(crate) const STEPS: i64 = 5;
+pub(crate) const ACTION: &str = "alb.ingress.kubernetes.io/actions.checkout-stable";
+pub(crate) const ROUTE_ACTION: &str = "alb.ingress.kubernetes.io/actions.canary-header";
+pub(crate) const ROUTE_CONDITION: &str = "alb.ingress.kubernetes.io/conditions.canary-header";
+pub(crate) const BOOKKEEPING: &str = "rollouts.argoproj.io/managed-alb-annotations";
 /// The forward action as the user wrote it by hand (LBC needs it for the `use-annotation`
 /// backend): the same meaning as rollout-router's 100 % stable, other bytes.
 const USERS_ACTION: &str = r#"{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"ServiceName": "checkout-stable", "ServicePort": "80", "Weight": 100}]}}"#;
 
-fn labels() -> Value {
+pub(crate) fn labels() -> Value {
     json!({"app": "checkout"})
 }
 
-fn rollout() -> Value {
+pub(crate) fn rollout() -> Value {
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
@@ -58,7 +58,7 @@ fn rollout() -> Value {
     })
 }
 
-fn ingress() -> Value {
+pub(crate) fn ingress() -> Value {
     json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -77,12 +77,12 @@ fn ingress() -> Value {
     })
 }
 
-fn annotation<'a>(ingress: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn annotation<'a>(ingress: &'a Value, key: &str) -> Option<&'a str> {
     ingress["metadata"]["annotations"][key].as_str()
 }
 
 /// The weighted action rollout-router writes (Argo's exact bytes).
-fn action(canary: i64) -> String {
+pub(crate) fn action(canary: i64) -> String {
     format!(
         r#"{{"Type":"forward","ForwardConfig":{{"TargetGroups":[{{"ServiceName":"checkout-canary","ServicePort":"80","Weight":{canary}}},{{"ServiceName":"checkout-stable","ServicePort":"80","Weight":{}}}]}}}}"#,
         100 - canary
@@ -90,7 +90,7 @@ fn action(canary: i64) -> String {
 }
 
 /// Backend Service names of the first rule's paths, in order.
-fn backends(ingress: &Value) -> Vec<&str> {
+pub(crate) fn backends(ingress: &Value) -> Vec<&str> {
     ingress["spec"]["rules"][0]["http"]["paths"]
         .as_array()
         .unwrap()
@@ -99,12 +99,12 @@ fn backends(ingress: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn watched() -> [Watched; 1] {
+pub(crate) fn watched() -> [Watched; 1] {
     [Watched::new(ingresses(), INGRESS)]
 }
 
 /// Moves the Rollout to step `index`; returns the Ingress.
-async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> Value {
+pub(crate) async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> Value {
     let objects = route_step(
         env,
         NAME,
@@ -149,6 +149,7 @@ async fn alb_ingress_annotations_full_rollout_then_deletion_hands_routing_back()
     // The update: one patch of the Ingress per step.
     env.create(owned_replica_set(NAME, &labels(), &uid, CANARY, 1))
         .await;
+    harness::wait_replica_set_cached(&env, &format!("{NAME}-{CANARY}")).await;
     let ing = step(&env, 0, 10, "").await;
     assert_eq!(annotation(&ing, ACTION), Some(action(10).as_str()));
     assert_eq!(
@@ -282,7 +283,7 @@ async fn alb_ingress_annotations_full_rollout_then_deletion_hands_routing_back()
 }
 
 /// 100 % to stable in rollout-router's bytes: what a settled Rollout's Ingress carries.
-fn stable_action() -> String {
+pub(crate) fn stable_action() -> String {
     r#"{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"checkout-stable","ServicePort":"80","Weight":100}]}}"#.to_owned()
 }
 

@@ -126,7 +126,12 @@ impl Env {
                     continue;
                 }
                 let obj: DynamicObject = serde_json::from_value(doc).unwrap();
-                crds.create(&PostParams::default(), &obj).await.unwrap();
+                match crds.create(&PostParams::default(), &obj).await {
+                    Ok(_) => {}
+                    // Another test of the suite, running at the same time, installed it.
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => panic!("installing CRD {name}: {e}"),
+                }
             }
         }
         // Wait until every resource is served (a real cluster establishes CRDs asynchronously).
@@ -703,4 +708,33 @@ pub async fn logged_traffic_status(env: &Env, name: &str) {
         )
         .await
         .unwrap();
+}
+
+// ----- shared by every module that moves a Rollout to a new ReplicaSet -----
+
+/// Waits until every controller replica's ReplicaSet cache holds `name` with an available pod.
+/// The ReplicaSet and the Rollout's next step arrive through different watches: a step seen
+/// first is rightly routed as "canary not available yet" (weight 0) and then corrected, two
+/// writes where a test expects one. Argo creates the ReplicaSet well before it moves the step.
+pub async fn wait_replica_set_cached(env: &Env, name: &str) {
+    let stores: Vec<_> = env
+        .controllers
+        .iter()
+        .map(|c| c.context.replica_sets.clone())
+        .collect();
+    within(async {
+        while !stores.iter().all(|store| {
+            store.state().iter().any(|rs| {
+                rs.metadata.name.as_deref() == Some(name)
+                    && rs
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.available_replicas)
+                        .is_some_and(|a| a > 0)
+            })
+        }) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
 }

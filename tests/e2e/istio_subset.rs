@@ -10,17 +10,17 @@ use crate::harness::{
     rollouts, route_step, scale_replica_set, user_view, virtual_services,
 };
 
-const NAME: &str = "catalog";
-const STABLE: &str = "5b8c7d6f4";
-const CANARY: &str = "7f6d9c8b5";
+pub(crate) const NAME: &str = "catalog";
+pub(crate) const STABLE: &str = "5b8c7d6f4";
+pub(crate) const CANARY: &str = "7f6d9c8b5";
 /// Number of steps in [`rollout`].
-const STEPS: i64 = 7;
+pub(crate) const STEPS: i64 = 7;
 
-fn labels() -> Value {
+pub(crate) fn labels() -> Value {
     json!({"app": "catalog"})
 }
 
-fn rollout() -> Value {
+pub(crate) fn rollout() -> Value {
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
@@ -54,7 +54,7 @@ fn rollout() -> Value {
 }
 
 /// Shared with another workload (the `admin` subset), which rollout-router never touches.
-fn destination_rule() -> Value {
+pub(crate) fn destination_rule() -> Value {
     json!({
         "apiVersion": "networking.istio.io/v1beta1",
         "kind": "DestinationRule",
@@ -71,7 +71,7 @@ fn destination_rule() -> Value {
     })
 }
 
-fn virtual_service() -> Value {
+pub(crate) fn virtual_service() -> Value {
     json!({
         "apiVersion": "networking.istio.io/v1beta1",
         "kind": "VirtualService",
@@ -89,7 +89,7 @@ fn virtual_service() -> Value {
     })
 }
 
-fn route<'a>(vs: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn route<'a>(vs: &'a Value, name: &str) -> &'a Value {
     vs["spec"]["http"]
         .as_array()
         .unwrap()
@@ -98,7 +98,7 @@ fn route<'a>(vs: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no route {name} in {vs:#}"))
 }
 
-fn route_names(vs: &Value) -> Vec<&str> {
+pub(crate) fn route_names(vs: &Value) -> Vec<&str> {
     vs["spec"]["http"]
         .as_array()
         .unwrap()
@@ -108,7 +108,7 @@ fn route_names(vs: &Value) -> Vec<&str> {
 }
 
 /// `(subset, weight)` of the primary route's destinations, in order.
-fn weights(vs: &Value) -> Vec<(String, i64)> {
+pub(crate) fn weights(vs: &Value) -> Vec<(String, i64)> {
     route(vs, "primary")["route"]
         .as_array()
         .unwrap()
@@ -122,12 +122,12 @@ fn weights(vs: &Value) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn split(stable: i64, canary: i64) -> Vec<(String, i64)> {
+pub(crate) fn split(stable: i64, canary: i64) -> Vec<(String, i64)> {
     vec![("stable".to_owned(), stable), ("canary".to_owned(), canary)]
 }
 
 /// The hash label of each subset, in order.
-fn subset_hashes(dr: &Value) -> Vec<(String, Option<String>)> {
+pub(crate) fn subset_hashes(dr: &Value) -> Vec<(String, Option<String>)> {
     dr["spec"]["subsets"]
         .as_array()
         .unwrap()
@@ -143,7 +143,7 @@ fn subset_hashes(dr: &Value) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-fn hashes(stable: &str, canary: &str) -> Vec<(String, Option<String>)> {
+pub(crate) fn hashes(stable: &str, canary: &str) -> Vec<(String, Option<String>)> {
     vec![
         ("stable".to_owned(), Some(stable.to_owned())),
         ("canary".to_owned(), Some(canary.to_owned())),
@@ -151,7 +151,7 @@ fn hashes(stable: &str, canary: &str) -> Vec<(String, Option<String>)> {
     ]
 }
 
-fn watched() -> [Watched; 2] {
+pub(crate) fn watched() -> [Watched; 2] {
     [
         Watched::new(virtual_services(), NAME),
         Watched::new(destination_rules(), NAME),
@@ -159,7 +159,7 @@ fn watched() -> [Watched; 2] {
 }
 
 /// Moves the Rollout to step `index`; returns the VirtualService and the DestinationRule.
-async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> (Value, Value) {
+pub(crate) async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> (Value, Value) {
     let mut objects = route_step(
         env,
         NAME,
@@ -220,6 +220,7 @@ async fn istio_subset_split_full_rollout_then_deletion_hands_routing_back() {
     // canary subset follows the new pods), the VirtualService on every step.
     env.create(owned_replica_set(NAME, &labels(), &uid, CANARY, 1))
         .await;
+    harness::wait_replica_set_cached(&env, &format!("{NAME}-{CANARY}")).await;
     let (vs, dr) = step(&env, 0, 20, "").await;
     assert_eq!(weights(&vs), split(80, 20));
     assert_eq!(subset_hashes(&dr), hashes(STABLE, CANARY));

@@ -243,6 +243,7 @@ async fn update_in_progress(prefix: &str) -> (Env, String, Value) {
     })
     .await;
     env.create(replica_set(&uid, CANARY, 1)).await;
+    harness::wait_replica_set_cached(&env, &format!("{NAME}-{CANARY}")).await;
     (env, uid, original)
 }
 

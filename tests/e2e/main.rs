@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod istio_subset;
 mod lifecycle;
+mod lifecycle_routers;
 mod nginx;
 mod rbac;
 
@@ -212,6 +213,7 @@ async fn istio_host_split_full_rollout_then_deletion_hands_routing_back() {
 
     // The update: a new ReplicaSet, then every step.
     env.create(replica_set(&uid, CANARY, 1)).await;
+    harness::wait_replica_set_cached(&env, &format!("checkout-{CANARY}")).await;
     let vs = step(&env, 0, 20, "").await;
     assert_eq!(weights(&vs, "primary"), vec![80, 20]);
     let vs = step(&env, 1, 20, "beta").await;

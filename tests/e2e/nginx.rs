@@ -9,21 +9,21 @@ use crate::harness::{
     route_step, scale_replica_set, user_view,
 };
 
-const NAME: &str = "shop";
-const STABLE_INGRESS: &str = "shop-public";
+pub(crate) const NAME: &str = "shop";
+pub(crate) const STABLE_INGRESS: &str = "shop-public";
 /// `<rollout>-<stable ingress>-canary`, Argo's name.
-const CANARY_INGRESS: &str = "shop-shop-public-canary";
-const STABLE: &str = "5f6b7c8d9";
-const CANARY: &str = "7d9c8b6f5";
+pub(crate) const CANARY_INGRESS: &str = "shop-shop-public-canary";
+pub(crate) const STABLE: &str = "5f6b7c8d9";
+pub(crate) const CANARY: &str = "7d9c8b6f5";
 /// Number of steps in [`rollout`].
-const STEPS: i64 = 5;
+pub(crate) const STEPS: i64 = 5;
 const PREFIX: &str = "nginx.ingress.kubernetes.io";
 
-fn labels() -> Value {
+pub(crate) fn labels() -> Value {
     json!({"app": "shop"})
 }
 
-fn rollout() -> Value {
+pub(crate) fn rollout() -> Value {
     json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
@@ -56,7 +56,7 @@ fn rollout() -> Value {
 }
 
 /// The team's Ingress: `/static` goes to a separate Service and is no part of the canary.
-fn stable_ingress() -> Value {
+pub(crate) fn stable_ingress() -> Value {
     json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -75,15 +75,15 @@ fn stable_ingress() -> Value {
     })
 }
 
-fn annotation<'a>(ingress: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn annotation<'a>(ingress: &'a Value, key: &str) -> Option<&'a str> {
     ingress["metadata"]["annotations"][key].as_str()
 }
 
-fn nginx(ingress: &Value, key: &str) -> Option<String> {
+pub(crate) fn nginx(ingress: &Value, key: &str) -> Option<String> {
     annotation(ingress, &format!("{PREFIX}/{key}")).map(str::to_owned)
 }
 
-fn watched() -> [Watched; 2] {
+pub(crate) fn watched() -> [Watched; 2] {
     [
         Watched::new(ingresses(), STABLE_INGRESS),
         Watched::new(ingresses(), CANARY_INGRESS),
@@ -91,7 +91,7 @@ fn watched() -> [Watched; 2] {
 }
 
 /// Moves the Rollout to step `index`; returns the stable and the canary Ingress.
-async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> (Value, Value) {
+pub(crate) async fn step(env: &Env, index: i64, weight: i32, routes: &str) -> (Value, Value) {
     let mut objects = route_step(
         env,
         NAME,
@@ -141,6 +141,7 @@ async fn nginx_canary_ingress_full_rollout_then_deletion_hands_routing_back() {
     // stable Ingress is never written.
     env.create(owned_replica_set(NAME, &labels(), &uid, CANARY, 1))
         .await;
+    harness::wait_replica_set_cached(&env, &format!("{NAME}-{CANARY}")).await;
     let (_, canary) = step(&env, 0, 10, "").await;
     assert_eq!(nginx(&canary, "canary").as_deref(), Some("true"));
     assert_eq!(nginx(&canary, "canary-weight").as_deref(), Some("10"));
