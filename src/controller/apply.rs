@@ -63,11 +63,12 @@ pub fn read_cached(ctx: &Context, keys: &[ObjectKey]) -> ObjectSet {
             let cached = ctx
                 .cached(k)
                 .and_then(|o| serde_json::to_value(o.as_ref()).ok());
-            let stale = written.get(k).is_some_and(|w| {
-                cached
-                    .as_ref()
-                    .and_then(resource_version)
-                    .is_some_and(|rv| w.superseded.iter().any(|s| s == rv))
+            let stale = written.get(k).is_some_and(|w| match cached.as_ref() {
+                Some(c) => {
+                    resource_version(c).is_some_and(|rv| w.superseded.iter().any(|s| s == rv))
+                }
+                // Created by us, not in the cache yet (its echo removes the entry first).
+                None => w.created,
             });
             if stale {
                 return written.get(k).map(|w| w.object.clone());
@@ -85,16 +86,34 @@ fn resource_version(object: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-/// Remembers the answer to our patch of `key`, which replaced resourceVersion `replaced`.
+/// Remembers the answer to our patch of `key`, which replaced resourceVersion `replaced`
+/// (`None`: our create).
 fn remember_write(ctx: &Context, key: &ObjectKey, replaced: Option<&str>, object: Value) {
     let mut written = ctx.written.lock().unwrap_or_else(|e| e.into_inner());
     // Successive patches before the cache caught up: the cache may show any of the versions.
-    let mut superseded = match written.remove(key) {
-        Some(previous) if resource_version(&previous.object) == replaced => previous.superseded,
-        _ => Vec::new(),
+    let (mut superseded, created) = match written.remove(key) {
+        Some(previous) if resource_version(&previous.object) == replaced => {
+            (previous.superseded, previous.created)
+        }
+        _ => (Vec::new(), replaced.is_none()),
     };
     superseded.extend(replaced.map(str::to_owned));
-    written.insert(key.clone(), super::context::Written { superseded, object });
+    written.insert(
+        key.clone(),
+        super::context::Written {
+            superseded,
+            created,
+            object,
+        },
+    );
+}
+
+/// Forgets our last write of `key` (we deleted it: a copy kept would bring it back).
+fn forget_write(ctx: &Context, key: &ObjectKey) {
+    ctx.written
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(key);
 }
 
 /// The routing objects for `keys`, read from the API server (after a conflict the cache may lag
@@ -223,6 +242,7 @@ pub async fn apply(
             match api.create(&pp, &obj).await {
                 Ok(obj) => {
                     if let Ok(v) = serde_json::to_value(&obj) {
+                        remember_write(ctx, key, None, v.clone());
                         current.insert(v);
                     }
                     Ok(())
@@ -241,10 +261,12 @@ pub async fn apply(
             };
             match api.delete(&key.name, &dp).await {
                 Ok(_) => {
+                    forget_write(ctx, key);
                     current.remove(key);
                     Ok(())
                 }
                 Err(kube::Error::Api(e)) if e.code == 404 => {
+                    forget_write(ctx, key);
                     current.remove(key);
                     Ok(())
                 }

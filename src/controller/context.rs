@@ -103,9 +103,11 @@ pub struct Context {
     pub recorder: Recorder,
     pub leader: AtomicBool,
     pub ready: AtomicBool,
-    /// The last RolloutTraffic status this replica wrote, per Rollout: the cache may not have
-    /// seen our own write yet, and comparing with a stale copy would write (and announce) twice.
-    pub last_status: Mutex<HashMap<RolloutKey, crate::traffic::RolloutTrafficStatus>>,
+    /// The last RolloutTraffic status this replica wrote, per Rollout, until the cache holds
+    /// it: the cache may not have seen our own write yet, and comparing with a stale copy would
+    /// write (and announce) twice. The RolloutTraffic watch drops an entry when it delivers
+    /// our write (`run::traffic_changes`), so that the status is not kept twice.
+    pub last_status: Arc<Mutex<HashMap<RolloutKey, WrittenStatus>>>,
     /// RolloutTraffic objects this replica created or patched, until the cache shows them.
     pub traffic_written: Mutex<HashMap<RolloutKey, WrittenTraffic>>,
     /// Consecutive failures per Rollout, for exponential backoff.
@@ -120,6 +122,8 @@ pub struct Written {
     /// The resourceVersions our patches replaced: a cache still showing one of them lags
     /// behind our own write.
     pub superseded: Vec<String>,
+    /// Our create made it: a cache without it lags behind our own write.
+    pub created: bool,
     /// The object the API server answered the last patch with.
     pub object: serde_json::Value,
 }
@@ -129,6 +133,23 @@ pub struct WrittenTraffic {
     /// The resourceVersion the write replaced (`None` for a create).
     pub replaced: Option<String>,
     pub object: Arc<RolloutTraffic>,
+}
+
+/// A RolloutTraffic status as this replica's last status write left it.
+pub struct WrittenStatus {
+    /// The resourceVersion the API server answered the write with.
+    pub resource_version: Option<String>,
+    pub status: crate::traffic::RolloutTrafficStatus,
+}
+
+impl WrittenStatus {
+    /// Whether `cached` is the object our write produced (same version, same status), so the
+    /// cache can stand in for this copy.
+    pub fn is_cached(&self, cached: &RolloutTraffic) -> bool {
+        self.resource_version.is_some()
+            && cached.metadata.resource_version == self.resource_version
+            && cached.status.as_ref() == Some(&self.status)
+    }
 }
 
 impl Context {
@@ -231,30 +252,62 @@ impl Context {
     }
 
     /// The newest status of a RolloutTraffic: the one this replica last wrote, else the cache's.
+    /// The cache is read now, not taken from `existing` (the reconcile's earlier snapshot): the
+    /// watch may have delivered our last write meanwhile and dropped its copy from
+    /// `last_status`, and the snapshot predates that write.
     pub fn status_of(
         &self,
         key: &RolloutKey,
         existing: Option<&RolloutTraffic>,
     ) -> Option<crate::traffic::RolloutTrafficStatus> {
-        let written = self
-            .last_status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
-        written.or_else(|| existing.and_then(|rt| rt.status.clone()))
+        let mut map = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.rollout_traffic(&key.0, &key.1);
+        let cached = current.as_deref().or(existing);
+        match (map.get(key), cached) {
+            (Some(w), Some(rt)) if w.is_cached(rt) => {
+                map.remove(key);
+                rt.status.clone()
+            }
+            (Some(w), _) => Some(w.status.clone()),
+            (None, rt) => rt.and_then(|rt| rt.status.clone()),
+        }
     }
 
+    /// Remembers the status this replica wrote (`None`: forget it) and the resourceVersion the
+    /// API server answered the write with.
     pub fn remember_status(
         &self,
         key: RolloutKey,
-        status: Option<crate::traffic::RolloutTrafficStatus>,
+        status: Option<(crate::traffic::RolloutTrafficStatus, Option<String>)>,
     ) {
         let mut map = self.last_status.lock().unwrap_or_else(|e| e.into_inner());
         match status {
-            Some(s) => map.insert(key, s),
+            Some((status, resource_version)) => map.insert(
+                key,
+                WrittenStatus {
+                    resource_version,
+                    status,
+                },
+            ),
             None => map.remove(&key),
         };
+    }
+
+    /// Whether the routing object `key` at `resource_version` is the answer to this replica's
+    /// own last patch; if so, the cache now holds it and the copy in `written` goes.
+    pub fn cache_caught_up(&self, key: &ObjectKey, resource_version: Option<&str>) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let ours = resource_version.is_some()
+            && written.get(key).is_some_and(|w| {
+                w.object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(serde_json::Value::as_str)
+                    == resource_version
+            });
+        if ours {
+            written.remove(key);
+        }
+        ours
     }
 
     pub fn succeeded(&self, rollout: &RolloutKey) {

@@ -4,8 +4,8 @@
 //! sweep that releases RolloutTraffic objects whose Rollout is gone.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::context::{Context, Index, RoutingKind, Settings};
+use super::context::{Context, Index, RolloutKey, RoutingKind, Settings, WrittenStatus};
 use super::metrics::Metrics;
 use super::reconcile::{error_policy, finalize, reconcile};
 use crate::traffic::RolloutTraffic;
@@ -130,6 +130,123 @@ fn trim_meta(meta: &mut kube::api::ObjectMeta) {
     }
 }
 
+/// Keeps of a Rollout what the controller reads: the fields of the typed `Rollout`
+/// (src/rollout.rs: spec.replicas and spec.strategy, the status fields the engine reads) and
+/// the revision annotation. The pod template, status.conditions and the rest of the status are
+/// most of a Rollout and are never read; the cache holds about 10,000 of them in a large
+/// cluster. A Rollout that does not parse is kept whole: its reconcile reports it.
+fn trim_rollout(r: &mut DynamicObject) {
+    trim_meta(&mut r.metadata);
+    r.metadata.labels = None;
+    if let Some(a) = r.metadata.annotations.as_mut() {
+        a.retain(|k, _| k == crate::rollout::REVISION_ANNOTATION);
+        if a.is_empty() {
+            r.metadata.annotations = None;
+        }
+    }
+    let Ok(rollout) = <crate::rollout::Rollout as serde::Deserialize>::deserialize(&r.data) else {
+        return;
+    };
+    let mut data = serde_json::Map::new();
+    if let Ok(spec) = serde_json::to_value(&rollout.spec) {
+        data.insert("spec".to_owned(), spec);
+    }
+    if let Some(status) = rollout
+        .status
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok())
+    {
+        data.insert("status".to_owned(), status);
+    }
+    r.data = serde_json::Value::Object(data);
+}
+
+/// Keeps of a ReplicaSet what `ReplicaSetView::from_json` and the lookups read: name, owner
+/// references, the pod-template-hash label, spec.replicas, status.replicas and
+/// status.availableReplicas.
+fn trim_replica_set(rs: &mut ReplicaSet) {
+    trim_meta(&mut rs.metadata);
+    rs.metadata.annotations = None;
+    if let Some(labels) = rs.metadata.labels.as_mut() {
+        labels.retain(|k, _| k == crate::rollout::POD_TEMPLATE_HASH_LABEL);
+    }
+    if let Some(spec) = rs.spec.as_mut() {
+        spec.template = None;
+        spec.selector = Default::default();
+    }
+    if let Some(status) = rs.status.as_mut() {
+        status.conditions = None;
+        status.fully_labeled_replicas = None;
+        status.ready_replicas = None;
+        status.terminating_replicas = None;
+        status.observed_generation = None;
+    }
+}
+
+type TrafficEvent = Result<watcher::Event<RolloutTraffic>, watcher::Error>;
+type TrafficTrigger = Result<RolloutTraffic, watcher::Error>;
+
+/// The RolloutTraffic events that call for a reconcile of their Rollout, as a `filter_map`
+/// callback over the reflected watch events: a new object, a deletion, or a change of what the
+/// reconcile reads of it besides the status (spec, finalizers, deletion, owner references,
+/// labels). A status change is almost always the echo of this controller's own status write
+/// (which `last_status` already holds); a status edit by anyone else is corrected by the next
+/// reconcile (at the latest the resync). The echo also ends `last_status`'s copy: the cache
+/// holds the same status now.
+fn traffic_changes(
+    last_status: Arc<Mutex<HashMap<RolloutKey, WrittenStatus>>>,
+) -> impl FnMut(TrafficEvent) -> futures::future::Ready<Option<TrafficTrigger>> {
+    // Per RolloutTraffic uid: a hash of the fields above at its last event.
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    move |event| {
+        let out = match event {
+            Ok(watcher::Event::Apply(rt) | watcher::Event::InitApply(rt)) => {
+                let key = (rt.namespace().unwrap_or_default(), rt.name_any());
+                {
+                    let mut written = last_status.lock().unwrap_or_else(|e| e.into_inner());
+                    if written.get(&key).is_some_and(|w| w.is_cached(&rt)) {
+                        written.remove(&key);
+                    }
+                }
+                let hash = trigger_hash(&rt);
+                let uid = rt.uid().unwrap_or_default();
+                if seen.insert(uid, hash) == Some(hash) {
+                    None
+                } else {
+                    Some(Ok(rt))
+                }
+            }
+            Ok(watcher::Event::Delete(rt)) => {
+                seen.remove(&rt.uid().unwrap_or_default());
+                Some(Ok(rt))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    }
+}
+
+/// A hash of what a reconcile reads of a RolloutTraffic, status aside.
+fn trigger_hash(rt: &RolloutTraffic) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let meta = rt.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&rt.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut h);
+    serde_json::to_string(&meta.owner_references)
+        .unwrap_or_default()
+        .hash(&mut h);
+    meta.labels.hash(&mut h);
+    h.finish()
+}
+
 /// Starts the controller. Fails with a clear message when the Rollout or RolloutTraffic CRD is
 /// missing or a permission is.
 pub async fn start(
@@ -228,12 +345,7 @@ pub async fn start(
         rollout_writer,
         watcher(rollouts_api, wc.clone())
             .default_backoff()
-            .modify(|r: &mut DynamicObject| {
-                trim_meta(&mut r.metadata);
-                if let Some(spec) = r.data.get_mut("spec").and_then(|s| s.as_object_mut()) {
-                    spec.remove("template");
-                }
-            }),
+            .modify(trim_rollout),
     )
     .inspect(first_lists.track())
     .touched_objects();
@@ -247,16 +359,12 @@ pub async fn start(
             wc.clone().labels(crate::rollout::POD_TEMPLATE_HASH_LABEL),
         )
         .default_backoff()
-        .modify(|rs: &mut ReplicaSet| {
-            trim_meta(&mut rs.metadata);
-            if let Some(spec) = rs.spec.as_mut() {
-                spec.template = None;
-            }
-        }),
+        .modify(trim_replica_set),
     )
     .inspect(first_lists.track())
     .touched_objects();
 
+    let last_status: Arc<Mutex<HashMap<RolloutKey, WrittenStatus>>> = Arc::default();
     let (traffic, rt_writer) = reflector::store::<RolloutTraffic>();
     let rt_stream = reflector::reflector(
         rt_writer,
@@ -265,7 +373,7 @@ pub async fn start(
             .modify(|rt: &mut RolloutTraffic| trim_meta(&mut rt.metadata)),
     )
     .inspect(first_lists.track())
-    .touched_objects();
+    .filter_map(traffic_changes(last_status.clone()));
 
     let mut routing_kinds = HashMap::new();
     let mut routing_streams = Vec::new();
@@ -336,7 +444,7 @@ pub async fn start(
         recorder,
         leader: always_leader.into(),
         ready: false.into(),
-        last_status: Default::default(),
+        last_status,
         traffic_written: Default::default(),
         failures: Default::default(),
         written: Default::default(),
@@ -483,6 +591,11 @@ pub async fn start(
                     o.namespace().unwrap_or_default(),
                     o.name_any(),
                 );
+                // The echo of our own patch: the reconcile that wrote it already saw the
+                // answer. (A user's edit has another resourceVersion and still triggers.)
+                if ctx2.cache_caught_up(&key, o.resource_version().as_deref()) {
+                    return Vec::new();
+                }
                 ctx2.index
                     .read()
                     .unwrap_or_else(|e| e.into_inner())

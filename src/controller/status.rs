@@ -375,7 +375,7 @@ pub async fn report(
             )
             .await
         {
-            Ok(_) => ctx.remember_status(key, Some(new)),
+            Ok(written) => ctx.remember_status(key, Some((new, written.metadata.resource_version))),
             Err(kube::Error::Api(e)) if e.code == 404 => ctx.remember_status(key, None),
             Err(e) => {
                 ctx.remember_status(key, None);
