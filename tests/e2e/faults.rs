@@ -15,75 +15,14 @@ use test_apiserver::{LogMark, RequestMatch, RequestRecord, TestApiServer, Verb};
 use crate::harness::{
     self, DEADLINE, Env, predict_routing, rollouts, user_view, virtual_services, within,
 };
+use crate::{CANARY, STABLE, replica_set, virtual_service};
 
-const STABLE: &str = "6c9d4b7f8";
-const CANARY: &str = "84f7b9c6d";
 const NAME: &str = "checkout";
 /// The Lease `Env::settings` names.
 const LEASE: &str = "rollout-router";
 
 fn rollout() -> Value {
-    json!({
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": NAME, "annotations": {"rollout.argoproj.io/revision": "2"}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "checkout"}},
-            "template": {"metadata": {"labels": {"app": "checkout"}}, "spec": {"containers": [{"name": "api", "image": "checkout:2"}]}},
-            "strategy": {"canary": {
-                "canaryService": "checkout-canary",
-                "stableService": "checkout-stable",
-                "steps": [
-                    {"setWeight": 20},
-                    {"setHeaderRoute": {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "yes"}}]}},
-                    {"setMirrorRoute": {"name": "shadow", "percentage": 50, "match": [{"method": {"exact": "GET"}}]}},
-                    {"setWeight": 50}
-                ],
-                "trafficRouting": {
-                    "managedRoutes": [{"name": "beta"}, {"name": "shadow"}],
-                    "plugins": {"rollout-router/traffic": {"istio": {"virtualService": {"name": NAME, "routes": ["primary"]}}}}
-                }
-            }}
-        },
-        "status": {"observedGeneration": "1", "stableRS": STABLE, "currentPodHash": STABLE, "currentStepIndex": 4}
-    })
-}
-
-fn virtual_service() -> Value {
-    json!({
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "VirtualService",
-        "metadata": {"name": NAME, "labels": {"team": "payments"}},
-        "spec": {
-            "hosts": ["checkout.example.com"],
-            "http": [
-                {"name": "health", "match": [{"uri": {"exact": "/healthz"}}], "route": [{"destination": {"host": "checkout-stable"}}]},
-                {"name": "primary", "retries": {"attempts": 3}, "route": [
-                    {"destination": {"host": "checkout-stable", "port": {"number": 80}}, "weight": 100},
-                    {"destination": {"host": "checkout-canary", "port": {"number": 80}}, "weight": 0}
-                ]}
-            ]
-        }
-    })
-}
-
-fn replica_set(uid: &str, hash: &str, replicas: i64) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": format!("{NAME}-{hash}"),
-            "labels": {"app": "checkout", "rollouts-pod-template-hash": hash},
-            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": NAME, "uid": uid, "controller": true}]
-        },
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "checkout", "rollouts-pod-template-hash": hash}},
-            "template": {"metadata": {"labels": {"app": "checkout", "rollouts-pod-template-hash": hash}}, "spec": {"containers": [{"name": "api", "image": "checkout"}]}}
-        },
-        "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}
-    })
+    crate::rollout(NAME)
 }
 
 /// The VirtualService, the Rollout (not yet updating: current hash = stable hash) and both

@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use test_apiserver::{RequestMatch, Verb};
 
 use crate::harness::{self, Env, replica_sets, rollouts, user_view, virtual_services};
+use crate::{CANARY, STABLE, replica_set};
 
-const STABLE: &str = "6c9d4b7f8";
-const CANARY: &str = "84f7b9c6d";
 const NAME: &str = "checkout";
 
 /// The Rollout: host split on the VirtualService `vs_name`, weighted route(s) `routes`, and the
@@ -74,24 +73,6 @@ fn virtual_service(primary_name: &str) -> Value {
                 ]}
             ]
         }
-    })
-}
-
-fn replica_set(uid: &str, hash: &str, replicas: i64) -> Value {
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": format!("{NAME}-{hash}"),
-            "labels": {"app": NAME, "rollouts-pod-template-hash": hash},
-            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": NAME, "uid": uid, "controller": true}]
-        },
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": NAME, "rollouts-pod-template-hash": hash}},
-            "template": {"metadata": {"labels": {"app": NAME, "rollouts-pod-template-hash": hash}}, "spec": {"containers": [{"name": "api", "image": NAME}]}}
-        },
-        "status": {"replicas": replicas, "availableReplicas": replicas, "readyReplicas": replicas}
     })
 }
 
